@@ -1,0 +1,1 @@
+"""Technician commands (``edge-agent diag ...``): each module adds its own subcommand."""

@@ -1,0 +1,1 @@
+"""Driver-monitoring policy: the pure DMS state machine and its settings."""

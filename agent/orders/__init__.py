@@ -1,0 +1,1 @@
+"""Orders received over MQTT (the only package that imports aiomqtt)."""

@@ -1,0 +1,1 @@
+"""Local durable storage: the SQLite outbox, its files, and the sequence counter."""

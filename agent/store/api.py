@@ -1,0 +1,76 @@
+"""The outbox's typed surface, shared by producers (sources, DMS, orders) and the uplink.
+
+Kept apart from the SQLite implementation (:mod:`agent.store.outbox`) so the uplink and the
+producers depend on this small contract only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from agent.events import Event, FileRef
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """Bytes (or a file to move in) to upload before the event; ``ref.filename`` is the key.
+
+    The main images/clips are named in ``Event.files``; derived files (``_thumbnail.png``,
+    ``_filecrop.png``) ride along as extra attachments of the same event.
+    """
+
+    ref: FileRef
+    data: bytes | Path
+    content_type: str = "image/png"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    file_id: int
+    bucket: str
+    key: str
+    path: Path
+    content_type: str
+    size: int
+    uploaded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    row_id: int
+    ulid: str
+    sequence_number: int
+    priority: int
+    envelope: bytes  # the JSON envelope, UTF-8, exactly as it goes on the wire
+    files: tuple[StoredFile, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    pending: dict[int, int] = field(default_factory=dict)  # per priority lane
+    in_flight: int = 0
+    bytes_on_disk: int = 0
+    evicted: dict[int, int] = field(default_factory=dict)  # per lane, since the db was created
+    dead_letters: int = 0
+    next_sequence: int = 0
+    quarantined: tuple[str, ...] = ()
+
+
+class OutboxReader(Protocol):
+    """What the uplink needs. All calls are blocking: run them in an executor."""
+
+    def claim(self, limit: int) -> Sequence[StoredEvent]: ...
+    def mark_file_uploaded(self, file_id: int) -> None: ...
+    def ack(self, row_ids: Sequence[int]) -> None: ...
+    def release(self, row_ids: Sequence[int]) -> None: ...
+    def dead_letter(self, row_id: int, error: str) -> None: ...
+    def stats(self) -> OutboxStats: ...
+
+
+class EventSink(Protocol):
+    """What producers need: ``await put(...)`` returns once the event is durable on disk."""
+
+    async def put(self, event: Event, attachments: Sequence[Attachment] = ()) -> int: ...

@@ -1,0 +1,1 @@
+"""ONNX face pipeline: detector, mesh, iris, head pose, eye openness, cameras, evidence."""
