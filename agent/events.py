@@ -200,7 +200,11 @@ class FileRef:
     feature: FileFeature | None = None
 
     def to_wire(self) -> JsonDict:
-        item: JsonDict = {"filename": self.filename, "bucket": str(self.bucket), "type": str(self.kind)}
+        item: JsonDict = {
+            "filename": self.filename,
+            "bucket": str(self.bucket),
+            "type": str(self.kind),
+        }
         if self.feature is not None:
             item["feature"] = str(self.feature)
         return item

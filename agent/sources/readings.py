@@ -1,0 +1,110 @@
+"""What the vehicle sources hand to the vehicle state: typed, timestamped readings.
+
+Every reading carries ``t``: host wall-clock time in epoch seconds, read once by the I/O shell
+when the bytes arrived. Pure logic downstream never reads a clock; it uses these timestamps.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+
+class FixMode(IntEnum):
+    """gpsd's TPV mode."""
+
+    UNKNOWN = 0
+    NO_FIX = 1
+    FIX_2D = 2
+    FIX_3D = 3
+
+
+@dataclass(frozen=True, slots=True)
+class GnssFix:
+    """One merged fix (gpsd TPV-like). ``None`` means the receiver has not told us."""
+
+    t: float
+    time_ms: int | None  # receiver UTC time, epoch ms
+    mode: FixMode
+    lat: float | None = None
+    lon: float | None = None
+    alt: float | None = None  # metres above mean sea level
+    speed_mps: float | None = None
+    track: float | None = None  # degrees true, 0 north, clockwise
+    climb_mps: float | None = None
+    hdop: float | None = None
+    vdop: float | None = None
+    pdop: float | None = None
+    satellites_used: int = 0
+    satellites_visible: int = 0
+
+
+class Signal(StrEnum):
+    """Vehicle signals in SI-ish units named by their unit; one vocabulary for CAN, OBD and GPIO."""
+
+    WHEEL_SPEED_KMH = "wheel_speed_kmh"
+    ENGINE_RPM = "engine_rpm"
+    FUEL_LEVEL_PCT = "fuel_level_pct"
+    EV_BATTERY_PCT = "ev_battery_pct"
+    TOTAL_DISTANCE_M = "total_distance_m"
+    ENGINE_HOURS_H = "engine_hours_h"
+    COOLANT_TEMP_C = "coolant_temp_c"
+    VEHICLE_BATTERY_V = "vehicle_battery_v"  # supply / control-module voltage
+    BACKUP_BATTERY_V = "backup_battery_v"
+    IGNITION = "ignition"  # ACC line: 1 on, 0 off
+    DOOR_OPEN = "door_open"  # 1 any door open
+    DOORS_LOCKED = "doors_locked"
+    SOS = "sos"  # 1 pressed
+    ACCEL_X_MS2 = "accel_x_ms2"  # longitudinal, + forward (IMU where present)
+    ACCEL_Y_MS2 = "accel_y_ms2"  # lateral, + left
+    ACCEL_Z_MS2 = "accel_z_ms2"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalReading:
+    t: float
+    signal: Signal
+    value: float
+    source: str  # "can", "obd", "gpio", "power", "sim"
+
+
+@dataclass(frozen=True, slots=True)
+class TroubleCodes:
+    """OBD-II stored DTCs as read (e.g. ``("P0301",)``); empty tuple = none stored."""
+
+    t: float
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """A source went down or came back (drives GNSS/CAN fault hardware events)."""
+
+    t: float
+    source: str  # "gnss", "can", "obd", "camera"
+    ok: bool
+    detail: str = ""
+
+
+Reading = GnssFix | SignalReading | TroubleCodes | SourceHealth
+Emit = Callable[[Reading], None]
+
+
+class Source(ABC):
+    """One kind of vehicle source; backends (serial, socketcan, pty-fed simulator) implement it.
+
+    ``run`` reads until cancelled, calling ``emit`` on the event loop thread for each reading;
+    blocking reads happen in a thread. A source that loses its device emits
+    ``SourceHealth(ok=False)`` and keeps retrying; it never raises out of ``run`` for I/O errors.
+    """
+
+    name: str
+
+    @abstractmethod
+    async def run(self, emit: Emit) -> None: ...
+
+    def diagnostics(self) -> dict[str, object]:
+        """Counters for ``edge-agent diag`` (bad checksums, reconnects, ...)."""
+        return {}
