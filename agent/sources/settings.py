@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class GnssSettings(BaseModel):
@@ -14,18 +15,51 @@ class GnssSettings(BaseModel):
     baudrate: int = 9600
 
 
+# Bitrates an SLCAN (Lawicel) adapter can be told with its ``S0``..``S8`` commands.
+SLCAN_BITRATES = (10_000, 20_000, 50_000, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)
+
+
 class CanSettings(BaseModel):
+    """``[vehicle.can]``: J1939/FMS over an SLCAN serial adapter or a SocketCAN interface."""
+
     model_config = ConfigDict(extra="forbid")
     backend: Literal["slcan", "socketcan", "none"] = "none"
+    # slcan: serial device (prefer a /dev/serial/by-id/... link); socketcan: interface ("can0").
     channel: str = "/dev/ttyUSB0"
+    # CAN bus bitrate; J1939/FMS is 250 kbit/s (some newer trucks 500). socketcan: set by `ip link`.
     bitrate: int = 250_000
+    tty_baudrate: int = 115_200  # serial line speed of the adapter (USB CDC adapters ignore it)
+    # Open the adapter listen-only (SLCAN "L"): a telematics box must never ACK or send on a
+    # vehicle bus. Turn off only for adapters that reject "L".
+    listen_only: bool = True
+    # Some adapters (Arduino-based) reset when the port opens; python-can's default wait is 2 s.
+    open_delay_s: float = 0.5
+    dbc: Path | None = None  # a DBC replacing the shipped J1939/FMS one (matched on PGN + SPN)
+    reconnect_s: float = 2.0  # wait between attempts to reopen a lost adapter
+    flush_interval_s: float = 0.05  # readings reach the event loop in batches this often
+
+    @model_validator(mode="after")
+    def _slcan_bitrate(self) -> CanSettings:
+        if self.backend == "slcan" and self.bitrate not in SLCAN_BITRATES:
+            raise ValueError(f"slcan bitrate must be one of {SLCAN_BITRATES}, not {self.bitrate}")
+        return self
 
 
 class ObdSettings(BaseModel):
+    """``[vehicle.obd]``: OBD-II through an ELM327 (or compatible) serial adapter."""
+
     model_config = ConfigDict(extra="forbid")
     backend: Literal["elm327", "none"] = "none"
     port: str = "/dev/ttyUSB1"
-    baudrate: int = 38400
+    baudrate: int = 38400  # ELM327 default; many USB clones run at 115200
+    poll_interval_s: float = 1.0  # one round of every supported PID, then this pause
+    dtc_interval_s: float = 300.0  # stored trouble codes (mode 03) are read this often
+    command_timeout_s: float = 2.0  # wait for the ">" prompt after a PID request
+    # The first request after ATSP0 makes the ELM327 search the protocols ("SEARCHING..."),
+    # which takes several seconds on ISO 9141 / KWP vehicles.
+    connect_timeout_s: float = 15.0
+    reconnect_s: float = 5.0  # wait before reopening the adapter or re-initialising
+    max_consecutive_errors: int = 5  # bus-level errors/timeouts in a row before re-initialising
 
 
 class VehicleSettings(BaseModel):
