@@ -1,10 +1,130 @@
-"""Telemetry rule thresholds (the ``[rules]`` section); changeable at run time by config orders."""
+"""Telemetry rule thresholds (the ``[rules]`` section); changeable at run time by config orders.
+
+Every tunable of the telemetry rules and of the vehicle status flags lives here, in km/h, m/s²,
+metres, volts, percent and seconds, with where its default comes from. The model validates on
+assignment; a config order builds a new object with :meth:`RuleThresholds.with_changes` (which
+validates every field and the cross-field constraints) and hands it to
+``TelemetryEngine.update_thresholds``; the rules read the object on every step, so a change
+applies from the next reading or tick. The config key of a field is its name in upper case
+(``max_speed_kmh`` → ``MAX_SPEED_KMH``, CONTRACT.md §5).
+
+Sources: "Teltonika" = Teltonika FM1100/FMB defaults quoted in DESIGN-NOTES.md §3;
+"etrack" = seed 004; "dashboard" = seed 001; "project" = a project decision (docs/rules.md says
+why).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+G = 9.80665  # standard gravity, m/s²
 
 
 class RuleThresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-    max_speed_kmh: int = Field(90, ge=0, le=300)  # MAX_SPEED_KMH; Teltonika default 90
+
+    # --- drivercoach groups (CONTRACT.md §4 order `drivercoach`) ----------------------------
+    drivercoach_telemetry: bool = True  # speeding, speed zones, idling, over-revving
+    drivercoach_inertial: bool = True  # harsh acceleration/braking/cornering, collision
+    drivercoach_tracking: bool = True  # periodic positions
+
+    # --- speeding -----------------------------------------------------------------------------
+    max_speed_kmh: int = Field(90, ge=0, le=300)  # MAX_SPEED_KMH; Teltonika default 90; 0 = off
+    # Speed must exceed the limit by more than this to count (GNSS speed noise ~1 km/h); project.
+    speeding_tolerance_kmh: float = Field(0.0, ge=0, le=50)
+    # An episode starts after this long above limit + tolerance (project; Geotab-like 5 s).
+    speeding_min_duration_s: float = Field(5.0, ge=0, le=300)
+    # ...and ends after this long at or below the limit itself (hysteresis = tolerance); project.
+    speeding_end_duration_s: float = Field(3.0, ge=0, le=300)
+
+    # --- harsh driving (Teltonika FM1100 eco-driving) ----------------------------------------
+    harsh_acceleration_ms2: float = Field(0.25 * G, ge=0.5, le=20)  # Teltonika 0.25 g
+    harsh_braking_ms2: float = Field(0.35 * G, ge=0.5, le=20)  # Teltonika 0.35 g
+    # Project: 0.30 g, between the two Teltonika defaults (lateral comfort limit ~0.3 g).
+    harsh_cornering_ms2: float = Field(0.30 * G, ge=0.5, le=20)
+    harsh_min_speed_kmh: float = Field(10.0, ge=0, le=200)  # Teltonika: checked >= 10 km/h
+    cornering_min_speed_kmh: float = Field(30.0, ge=0, le=200)  # Teltonika: cornering >= 30 km/h
+    # An episode ends when the value falls below this fraction of its threshold (hysteresis).
+    harsh_release_ratio: float = Field(0.8, gt=0, le=1)  # project
+    # IMU samples are low-pass filtered with this time constant before thresholding; project
+    # (road bumps last ~50 ms, a manoeuvre several hundred ms).
+    imu_filter_tau_s: float = Field(0.2, ge=0, le=5)
+    # Speed-derivative fallback: the derivative is taken over at least this long; project.
+    derivative_window_s: float = Field(1.0, gt=0, le=10)
+
+    # --- collision ------------------------------------------------------------------------
+    # Horizontal IMU magnitude (unfiltered); 4 g is the crash threshold of WreckWatch
+    # (White et al. 2011); project default.
+    collision_ms2: float = Field(4.0 * G, ge=G, le=30 * G)
+    collision_refractory_s: float = Field(10.0, ge=0, le=600)  # one event per impact; project
+
+    # --- motion / idling / towing ---------------------------------------------------------
+    # At or below this the vehicle counts as stopped (GNSS speed jitter when parked); project.
+    stopped_speed_kmh: float = Field(3.0, ge=0, le=30)
+    idle_timeout_s: float = Field(300.0, ge=10, le=7200)  # Teltonika excessive idling 5 min
+    # Ignition off and moving at least this fast for this long = towing / illegal moving.
+    towing_speed_kmh: float = Field(10.0, ge=1, le=100)  # project (etrack carMoveAlarm)
+    towing_min_duration_s: float = Field(10.0, ge=0, le=600)  # project
+    # A towing episode ends after this long stopped (a new episode may then start).
+    towing_end_s: float = Field(60.0, ge=0, le=3600)  # project
+
+    # --- periodic tracking (Teltonika defaults) ---------------------------------------------
+    tracking_moving_period_s: float = Field(300.0, ge=1, le=86400)  # Teltonika 300 s moving
+    tracking_stopped_period_s: float = Field(3600.0, ge=1, le=86400)  # Teltonika 3600 s stopped
+    tracking_distance_m: float = Field(100.0, ge=0, le=100_000)  # Teltonika 100 m; 0 = off
+    tracking_heading_deg: float = Field(10.0, ge=0, le=180)  # Teltonika 10 deg; 0 = off
+    tracking_speed_change_kmh: float = Field(10.0, ge=0, le=300)  # Teltonika 10 km/h; 0 = off
+    # Course is noise at walking pace; heading changes count only above this speed; project.
+    tracking_heading_min_speed_kmh: float = Field(10.0, ge=0, le=200)
+
+    # --- GNSS ---------------------------------------------------------------------------------
+    gnss_lost_after_s: float = Field(10.0, ge=1, le=3600)  # no valid fix this long = lost
+    gnss_restored_after_s: float = Field(3.0, ge=0, le=600)  # valid fixes this long = restored
+    # Jamming suspected: used satellites fell from >= this to 0 visible within the window
+    # while the receiver kept talking (a tunnel fades over seconds; a jammer is abrupt).
+    gnss_jam_min_satellites: int = Field(6, ge=1, le=64)
+    gnss_jam_window_s: float = Field(3.0, gt=0, le=60)
+
+    # --- geofences ----------------------------------------------------------------------------
+    # Enter when inside, exit only when this far outside (kills chatter on the boundary).
+    geofence_hysteresis_m: float = Field(20.0, ge=0, le=1000)  # project (~2 x GNSS CEP)
+
+    # --- engine / fuel / doors --------------------------------------------------------------
+    over_rev_rpm: float = Field(4000.0, ge=500, le=12000)  # project (petrol cars; trucks ~2200)
+    over_rev_min_duration_s: float = Field(3.0, ge=0, le=300)  # project
+    over_rev_hysteresis_rpm: float = Field(200.0, ge=0, le=2000)  # project
+    # Sudden fuel drop (theft): smoothed level fell this much within the window; project.
+    fuel_drop_pct: float = Field(10.0, ge=1, le=100)
+    fuel_drop_window_s: float = Field(300.0, ge=10, le=86400)
+    # Fuel level is the median of this window (slosh and sender noise); project.
+    fuel_smoothing_s: float = Field(30.0, ge=0, le=600)
+
+    # --- power (hardware events) --------------------------------------------------------------
+    power_cut_voltage_v: float = Field(5.25, ge=0, le=30)  # DESIGN-NOTES: unplug < 5.25 V
+    power_cut_debounce_s: float = Field(2.0, ge=0.1, le=60)  # DESIGN-NOTES: for 1-3 s
+    power_restore_hysteresis_v: float = Field(0.5, ge=0, le=10)  # project
+    low_vehicle_battery_v: float = Field(11.8, ge=5, le=32)  # 12 V lead-acid ~40 % SoC; project
+    low_backup_battery_v: float = Field(3.5, ge=2.5, le=4.5)  # Li-ion cell near empty; project
+    # Cranking dips last seconds; a low battery must stay low this long; project.
+    low_battery_debounce_s: float = Field(60.0, ge=0, le=3600)
+    low_battery_hysteresis_v: float = Field(0.3, ge=0, le=5)  # project
+
+    # --- status document flags (seed 003 Is* flags: thresholds not defined there) ------------
+    low_fuel_pct: float = Field(15.0, ge=0, le=100)  # IsLowFuel; project (fuel-light ~15 %)
+    low_evb_pct: float = Field(20.0, ge=0, le=100)  # IsLowEVB; project
+    lost_contact_s: float = Field(300.0, ge=10, le=86400)  # IsLostContact: offline this long
+    weak_signal_pct: int = Field(20, ge=0, le=100)  # IsInternetWeak: signal below this
+    # chargestatus 1 = alternator charging: supply at or above this (12 V system); project.
+    charging_voltage_v: float = Field(13.2, ge=0, le=32)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RuleThresholds:
+        if self.low_vehicle_battery_v <= self.power_cut_voltage_v:
+            raise ValueError("low_vehicle_battery_v must be above power_cut_voltage_v")
+        return self
+
+    def with_changes(self, **changes: Any) -> RuleThresholds:
+        """A validated copy with ``changes`` applied (``model_copy`` would skip validation)."""
+        return RuleThresholds.model_validate({**self.model_dump(), **changes})
