@@ -1,0 +1,100 @@
+"""``scripts/cloud``: run the stand-in V3 cloud in the foreground (see docs/cloud.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tomllib
+from pathlib import Path
+
+from .app import CloudConfig
+from .faults import FaultPlan, parse_rule
+from .server import bind, make_server
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CREDENTIALS = REPO / "config" / "cloud-demo.toml"
+
+
+def load_clients(path: Path) -> dict[str, str]:
+    """``[[clients]] clientId = ..., clientSecret = ...`` entries of a TOML file."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    clients: dict[str, str] = {}
+    for entry in data.get("clients", []):
+        cid, secret = entry.get("clientId"), entry.get("clientSecret")
+        if not isinstance(cid, str) or not isinstance(secret, str) or not cid or not secret:
+            raise ValueError(f"{path}: each [[clients]] needs clientId and clientSecret strings")
+        clients[cid] = secret
+    if not clients:
+        raise ValueError(f"{path}: no [[clients]] defined")
+    return clients
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scripts/cloud", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    p.add_argument("--data", type=Path, required=True, help="data dir (SQLite + objects + key)")
+    p.add_argument("--credentials", type=Path, default=DEFAULT_CREDENTIALS, help="clients TOML")
+    p.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime, s")
+    p.add_argument("--url-ttl", type=int, default=900, help="pre-signed URL lifetime, s")
+    p.add_argument(
+        "--allow-missing-files",
+        action="store_true",
+        help="accept events whose files[] were not uploaded (default: refuse them in NotProcess)",
+    )
+    p.add_argument("--public-url", default=None, help="base of file URLs (default: request's)")
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault, e.g. kind=500,count=3 or kind=429,count=2,retry_after=1,path=/events",
+    )
+    p.add_argument("--print-client", action="store_true", help="print 'client: <id> <secret>'")
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    return p
+
+
+async def serve(args: argparse.Namespace) -> int:
+    plan = FaultPlan()
+    for spec in args.fault:
+        plan.add(parse_rule(spec))
+    clients = load_clients(args.credentials)
+    config = CloudConfig(
+        data_dir=args.data,
+        clients=clients,
+        token_ttl_s=args.token_ttl,
+        url_ttl_s=args.url_ttl,
+        require_files=not args.allow_missing_files,
+        public_url=args.public_url,
+        faults=plan,
+    )
+    sock = bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    server = make_server(config, access_log=args.access_log)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn has no event)
+        await asyncio.sleep(0.01)
+    if server.started:
+        print(f"cloud: http://{host}:{port}", flush=True)
+        if args.print_client:
+            cid, secret = next(iter(clients.items()))
+            print(f"client: {cid} {secret}", flush=True)
+    await task
+    return 0 if server.started else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(serve(args))
+    except (OSError, ValueError) as exc:
+        print(f"cloud: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,451 @@
+"""The stand-in V3 cloud as a Starlette app: upload API (CONTRACT.md §3) and the seed's read API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import re
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from .faults import FaultMiddleware, FaultPlan, FaultRule
+from .signing import Signer, load_or_create_key
+from .store import CloudStore, EventRow, write_object_atomically
+from .validate import BUCKETS, InvalidEnvelopeError, safe_key, validate_envelope
+
+T = TypeVar("T")
+
+MAX_EVENTS_PER_BATCH = 5000
+MAX_LATEST = 1000
+MAX_SEARCH = 10_000
+MAX_SEARCH_WINDOW_S = 3600
+MAX_OBJECT_BYTES = 256 * 1024 * 1024
+SEARCH_TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
+
+
+@dataclass
+class CloudConfig:
+    data_dir: Path
+    clients: dict[str, str]  # clientId -> clientSecret
+    token_ttl_s: int = 3600
+    url_ttl_s: int = 900
+    require_files: bool = True  # refuse events whose files[] were not uploaded first
+    max_body_bytes: int = 64 * 1024 * 1024  # after gzip decompression too
+    public_url: str | None = None  # base of file URLs; default: the URL the client used
+    faults: FaultPlan = field(default_factory=FaultPlan)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def bad_request(message: str) -> ApiError:
+    # The seed's Bad Request body, typo included: {"Error": "%s(error Aplication)"}.
+    return ApiError(400, f"{message}(error Aplication)")
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"Error": message}, status_code=status, headers=headers)
+
+
+def _raw_json(text: str, status: int = 200) -> Response:
+    return Response(text, status_code=status, media_type="application/json")
+
+
+class Cloud:
+    """Handlers and the state they share; one instance per app."""
+
+    def __init__(self, config: CloudConfig) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.signer = Signer(load_or_create_key(config.data_dir))
+        # One thread owns the database: writes are serialised, the event loop never blocks.
+        self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="cloud-db")
+        self.store = CloudStore(config.data_dir)
+        self.requests: dict[str, int] = {}
+
+    async def db(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn)
+
+    def close(self) -> None:
+        self._db_thread.submit(self.store.close).result()
+        self._db_thread.shutdown()
+
+    # --- helpers -------------------------------------------------------------------------------
+    def authorise(self, request: Request) -> str:
+        token = request.headers.get("authorization", "")
+        client = self.signer.check_token(token, time.time()) if token else None
+        if client is None or client not in self.config.clients:
+            raise ApiError(401, "Unauthorized")
+        return client
+
+    async def body_json(self, request: Request, lenient: bool = False) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and int(declared) > self.config.max_body_bytes:
+            raise bad_request("body too large")
+        raw = await request.body()
+        if request.headers.get("content-encoding", "").lower() == "gzip":
+            raw = await asyncio.to_thread(_gunzip, raw, self.config.max_body_bytes)
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            if lenient:
+                # The seed's own examples omit commas between objects ("}{"); repair those.
+                try:
+                    return json.loads(re.sub(rb"}\s*{", b"},{", raw))
+                except (ValueError, UnicodeDecodeError):
+                    pass
+            raise bad_request("body is not valid JSON") from None
+
+    def base_url(self, request: Request) -> str:
+        return self.config.public_url or str(request.base_url).rstrip("/")
+
+    def object_url(self, request: Request, method: str, bucket: str, key: str, size: str) -> str:
+        expires = int(time.time()) + self.config.url_ttl_s
+        query = {"expires": str(expires)}
+        if size:
+            query["size"] = size
+        query["signature"] = self.signer.object_signature(method, bucket, key, size, expires)
+        return f"{self.base_url(request)}/s3/{bucket}/{quote(key)}?{urlencode(query)}"
+
+    # --- upload side ---------------------------------------------------------------------------
+    async def token(self, request: Request) -> Response:
+        body = await self.body_json(request)
+        if not isinstance(body, dict):
+            raise bad_request("body must be an object")
+        cid, secret = body.get("clientId"), body.get("clientSecret")
+        if not isinstance(cid, str) or not isinstance(secret, str):
+            raise bad_request("clientId and clientSecret are required")
+        known = self.config.clients.get(cid)
+        if known is None or not hmac.compare_digest(known.encode(), secret.encode()):
+            raise ApiError(401, "Unauthorized")
+        ttl = self.config.token_ttl_s
+        token = self.signer.issue_token(cid, time.time() + ttl)
+        return JSONResponse({"accessToken": token, "expiresIn": ttl})
+
+    async def post_events(self, request: Request) -> Response:
+        self.authorise(request)
+        body = await self.body_json(request)
+        events = body.get("Events") if isinstance(body, dict) else None
+        if not isinstance(events, list):
+            raise bad_request('body must be {"Events": [...]}')
+        if len(events) > MAX_EVENTS_PER_BATCH:
+            raise bad_request(f"at most {MAX_EVENTS_PER_BATCH} events per request")
+        not_process = await self.db(lambda: self._ingest(events))
+        return JSONResponse({"NotProcess": not_process or None})
+
+    def _ingest(self, events: list[Any]) -> list[dict[str, str]]:
+        """Validate and store a batch (database thread); return the refused ones."""
+        refused: list[dict[str, str]] = []
+        valid: list[tuple[dict[str, Any], list[tuple[str, str]]]] = []
+        for ev in events:
+            try:
+                valid.append((ev, validate_envelope(ev)))
+            except InvalidEnvelopeError as exc:
+                ulid = ev.get("ulid") if isinstance(ev, dict) else None
+                refused.append(
+                    {
+                        "ulid": ulid if isinstance(ulid, str) else "",
+                        "Error": f"{exc}(error Aplication)",
+                    }
+                )
+        if self.config.require_files:
+            missing = self.store.missing_files(ref for _, refs in valid for ref in refs)
+            if missing:
+                kept = []
+                for ev, refs in valid:
+                    gone = [r for r in refs if r in missing]
+                    if gone:
+                        b, k = gone[0]
+                        refused.append(
+                            {
+                                "ulid": ev["ulid"],
+                                "Error": f"file not uploaded: {b}/{k}(error Aplication)",
+                            }
+                        )
+                    else:
+                        kept.append((ev, refs))
+                valid = kept
+        now_ms = int(time.time() * 1000)
+        rows: list[EventRow] = [
+            (
+                ev["ulid"],
+                ev["accountulid"],
+                ev["deviceSource"],
+                ev["timestamp"],
+                ev["sequenceNumber"],
+                now_ms,
+                json.dumps(ev, separators=(",", ":"), ensure_ascii=False),
+            )
+            for ev, _ in valid
+        ]
+        self.store.insert_events(rows)
+        return refused
+
+    async def upload_urls(self, request: Request) -> Response:
+        self.authorise(request)
+        body = await self.body_json(request)
+        files = body.get("files") if isinstance(body, dict) else None
+        if not isinstance(files, list) or not files:
+            raise bad_request('body must be {"files": [...]}')
+        out = []
+        for i, item in enumerate(files):
+            if not isinstance(item, dict):
+                raise bad_request(f"files[{i}] must be an object")
+            bucket, key, size = item.get("BucketName"), item.get("FileName"), item.get("Size")
+            if bucket not in BUCKETS:
+                raise bad_request(f"files[{i}].BucketName: unknown bucket")
+            if not isinstance(key, str) or not safe_key(key):
+                raise bad_request(f"files[{i}].FileName: not a valid key")
+            if type(size) is not int or not 0 <= size <= MAX_OBJECT_BYTES:
+                raise bad_request(f"files[{i}].Size: must be 0..{MAX_OBJECT_BYTES}")
+            url = self.object_url(request, "PUT", str(bucket), key, str(size))
+            out.append({"BucketName": bucket, "FileName": key, "uploadUrl": url})
+        return JSONResponse({"files": out})
+
+    def _check_object_url(self, request: Request, method: str) -> tuple[str, str, str]:
+        bucket = request.path_params["bucket"]
+        key = request.path_params["key"]
+        q = request.query_params
+        size = q.get("size", "") if method == "PUT" else ""
+        if bucket not in BUCKETS or not safe_key(key):
+            raise ApiError(404, "NoSuchKey")
+        problem = self.signer.check_object(
+            method,
+            bucket,
+            key,
+            size=size,
+            expires=q.get("expires", ""),
+            signature=q.get("signature", ""),
+            now=time.time(),
+        )
+        if problem is not None:
+            raise ApiError(403, problem)
+        return bucket, key, size
+
+    async def put_object(self, request: Request) -> Response:
+        bucket, key, size = self._check_object_url(request, "PUT")
+        data = await request.body()
+        if len(data) != int(size):
+            raise bad_request(f"expected {size} bytes, got {len(data)}")
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.store.object_path(bucket, key)
+        await asyncio.to_thread(write_object_atomically, path, [data])
+        ctype = request.headers.get("content-type", "application/octet-stream")
+        now_ms = int(time.time() * 1000)
+        await self.db(
+            lambda: self.store.record_file(
+                bucket, key, size=len(data), sha256=digest, content_type=ctype, now_ms=now_ms
+            )
+        )
+        return JSONResponse({"ETag": digest}, headers={"ETag": f'"{digest}"'})
+
+    async def get_object(self, request: Request) -> Response:
+        bucket, key, _ = self._check_object_url(request, "GET")
+        obj = await self.db(lambda: self.store.get_file(bucket, key))
+        if obj is None or not obj.path.is_file():
+            raise ApiError(404, "NoSuchKey")
+        return FileResponse(
+            obj.path, media_type=obj.content_type, headers={"ETag": f'"{obj.sha256}"'}
+        )
+
+    # --- read side (the seed's Events API) ---------------------------------------------------
+    async def latest(self, request: Request) -> Response:
+        self.authorise(request)
+        try:
+            maxkeys = int(request.headers.get("maxkeys", "100"))
+        except ValueError:
+            raise bad_request("maxkeys must be an integer") from None
+        if not 1 <= maxkeys <= MAX_LATEST:
+            raise bad_request(f"maxkeys must be 1..{MAX_LATEST}")
+        body = await self.body_json(request)
+        items = _items(body.get("items") if isinstance(body, dict) else None)
+        texts = await self.db(lambda: self.store.latest(items, maxkeys))
+        return _raw_json('{"Events":[' + ",".join(texts) + '],"NotProcess":null}')
+
+    async def search_time(self, request: Request) -> Response:
+        self.authorise(request)
+        device = request.path_params["devicesource"]
+        start = _parse_hour(request.headers.get("inithour"), "inithour")
+        end = _parse_hour(request.headers.get("endhour"), "endhour")
+        if end < start:
+            raise bad_request("endhour is before inithour")
+        if (end - start).total_seconds() > MAX_SEARCH_WINDOW_S:
+            raise bad_request("Maximum time interval of 1 hour")
+        start_ms = int(start.timestamp() * 1000)
+        end_ms = int(end.timestamp() * 1000) + 1000  # endhour's second is included
+        texts = await self.db(lambda: self.store.search(device, start_ms, end_ms, MAX_SEARCH))
+        return _raw_json('{"Events":[' + ",".join(texts) + "]}")
+
+    async def files(self, request: Request) -> Response:
+        self.authorise(request)
+        body = await self.body_json(request, lenient=True)
+        files = body.get("files") if isinstance(body, dict) else None
+        if not isinstance(files, list):
+            raise bad_request('body must be {"files": [...]}')
+        out = []
+        for i, item in enumerate(files):
+            bucket = item.get("BucketName") if isinstance(item, dict) else None
+            key = item.get("FileName") if isinstance(item, dict) else None
+            if bucket not in BUCKETS or not isinstance(key, str) or not safe_key(key):
+                raise bad_request(f"files[{i}] needs a known BucketName and a FileName")
+            b = str(bucket)
+            out.append(
+                {
+                    "filename": key,
+                    "urlfile": self.object_url(request, "GET", b, key, ""),
+                    "urlfilethumb": self.object_url(
+                        request, "GET", b, _derived(key, "thumbnail"), ""
+                    ),
+                    "urlfilecrop": self.object_url(
+                        request, "GET", b, _derived(key, "filecrop"), ""
+                    ),
+                }
+            )
+        return JSONResponse({"files": out})
+
+    # --- admin (tests and the demo) ------------------------------------------------------------
+    async def admin_faults(self, request: Request) -> Response:
+        plan = self.config.faults
+        if request.method == "POST":
+            body = await self.body_json(request)
+            rules = body if isinstance(body, list) else [body]
+            try:
+                parsed = [FaultRule.from_json(r) for r in rules]
+            except (ValueError, TypeError) as exc:
+                raise bad_request(str(exc)) from None
+            for rule in parsed:
+                plan.add(rule)
+        elif request.method == "DELETE":
+            plan.clear()
+        return JSONResponse(plan.snapshot())
+
+    async def admin_stats(self, request: Request) -> Response:
+        counts = await self.db(self.store.counts)
+        return JSONResponse({**counts, "faults": self.config.faults.snapshot()["injected"]})
+
+    async def admin_deliveries(self, request: Request) -> Response:
+        body = await self.body_json(request)
+        ulids = body.get("ulids") if isinstance(body, dict) else None
+        if not isinstance(ulids, list):
+            raise bad_request('body must be {"ulids": [...]}')
+        found = await self.db(lambda: self.store.deliveries(str(u) for u in ulids))
+        return JSONResponse({"deliveries": found})
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = dec.decompress(raw, limit + 1)
+    except zlib.error:
+        raise bad_request("body is not valid gzip") from None
+    if len(out) > limit or dec.unconsumed_tail:
+        raise bad_request("body too large")
+    return out
+
+
+_QUOTED = re.compile(r"""['"]([^'"]+)['"]""")
+
+
+def _items(value: Any) -> list[str]:
+    """``items`` as a JSON list, or as the seed's string form ``"['a', 'b']"``."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [v.strip() for v in value]
+    if isinstance(value, str):
+        found = _QUOTED.findall(value)
+        parts = found or value.strip("[] ").split(",")
+        return [v.strip() for v in parts if v.strip()]
+    raise bad_request('body must be {"items": [...]}')
+
+
+def _parse_hour(value: str | None, name: str) -> datetime:
+    if value is None:
+        raise bad_request(f"{name} header is required")
+    try:
+        return datetime.strptime(value.strip(), SEARCH_TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise bad_request(f"{name} must be MM/DD/YYYY HH:MM:SS (UTC)") from None
+
+
+def _derived(key: str, suffix: str) -> str:
+    stem, dot, ext = key.rpartition(".")
+    return f"{stem}_{suffix}.{ext}" if dot else f"{key}_{suffix}"
+
+
+def create_app(config: CloudConfig) -> Starlette:
+    cloud = Cloud(config)
+
+    def route(fn: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            name = f"{request.method} {request.url.path.split('/')[1]}"
+            cloud.requests[name] = cloud.requests.get(name, 0) + 1
+            try:
+                response: Response = await fn(request)
+            except ApiError as exc:
+                return _error(exc.status, exc.message)
+            return response
+
+        return endpoint
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        cloud.close()
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        text = {405: "Method not allowed", 404: "Not Found"}.get(exc.status_code, exc.detail)
+        return _error(exc.status_code, text)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return _error(500, "Internal Server Error")
+
+    routes = [
+        Route("/auth/token", route(cloud.token), methods=["POST"]),
+        Route("/events", route(cloud.post_events), methods=["POST"]),
+        Route("/events/files/upload", route(cloud.upload_urls), methods=["POST"]),
+        Route("/events/latest", route(cloud.latest), methods=["POST"]),
+        Route(
+            "/events/devices/{devicesource}/events/search/time",
+            route(cloud.search_time),
+            methods=["GET"],
+        ),
+        Route("/events/files", route(cloud.files), methods=["POST"]),
+        Route("/s3/{bucket}/{key:path}", route(cloud.put_object), methods=["PUT"]),
+        Route("/s3/{bucket}/{key:path}", route(cloud.get_object), methods=["GET"]),
+        Route("/admin/faults", route(cloud.admin_faults), methods=["GET", "POST", "DELETE"]),
+        Route("/admin/stats", route(cloud.admin_stats), methods=["GET"]),
+        Route("/admin/deliveries", route(cloud.admin_deliveries), methods=["POST"]),
+        Route("/health", route(cloud.health), methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(FaultMiddleware, plan=config.faults)],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+    app.state.cloud = cloud
+    return app

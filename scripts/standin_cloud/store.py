@@ -1,0 +1,199 @@
+"""The cloud's storage: one SQLite database (WAL) for events and file records, objects on disk.
+
+All methods are blocking and must be called from the single database thread the app owns
+(:class:`CloudStore` is not thread-safe on purpose: one writer, no lock juggling).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    ulid TEXT NOT NULL UNIQUE,
+    account_ulid TEXT NOT NULL,
+    device_source TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    deliveries INTEGER NOT NULL DEFAULT 1,
+    envelope TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_device_ts ON events (device_source, ts);
+CREATE INDEX IF NOT EXISTS events_account_ts ON events (account_ulid, ts);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE TABLE IF NOT EXISTS files (
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    uploaded_ms INTEGER NOT NULL,
+    puts INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+"""
+
+EventRow = tuple[str, str, str, int, int, int, str]  # ulid, account, device, ts, seq, recv, json
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+    content_type: str
+    path: Path
+
+
+class CloudStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.objects_dir = data_dir / "objects"
+        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            data_dir / "cloud.sqlite3", isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a process kill loses nothing
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- events ------------------------------------------------------------------------------
+    def insert_events(self, rows: Sequence[EventRow]) -> tuple[int, int]:
+        """Store new events, count re-deliveries of known ulids; return (inserted, duplicates)."""
+        if not rows:
+            return 0, 0
+        ulids = [r[0] for r in rows]
+        known: set[str] = set()
+        for chunk in _chunks(ulids, 900):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT ulid FROM events WHERE ulid IN ({marks})"
+            known.update(u for (u,) in self._db.execute(sql, chunk))
+        fresh: dict[str, EventRow] = {}
+        dups: list[str] = []
+        for row in rows:
+            if row[0] in known or row[0] in fresh:
+                dups.append(row[0])
+            else:
+                fresh[row[0]] = row
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT INTO events (ulid, account_ulid, device_source, ts, seq, received_ms,"
+                " envelope) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                list(fresh.values()),
+            )
+            if dups:
+                self._db.executemany(
+                    "UPDATE events SET deliveries = deliveries + 1 WHERE ulid = ?",
+                    [(u,) for u in dups],
+                )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return len(fresh), len(dups)
+
+    def latest(self, items: Sequence[str], limit: int) -> list[str]:
+        """Newest first: events whose ulid, accountulid or deviceSource is one of ``items``."""
+        uniq = list(dict.fromkeys(items))[:300]
+        if not uniq:
+            return []
+        marks = ",".join("?" * len(uniq))
+        sql = (
+            f"SELECT envelope FROM events WHERE ulid IN ({marks}) OR account_ulid IN ({marks})"
+            f" OR device_source IN ({marks}) ORDER BY ts DESC, ulid DESC LIMIT ?"
+        )
+        return [e for (e,) in self._db.execute(sql, [*uniq, *uniq, *uniq, limit])]
+
+    def search(self, device_source: str, start_ms: int, end_ms: int, limit: int) -> list[str]:
+        """Oldest first: one device's events with ``start_ms <= timestamp < end_ms``."""
+        sql = (
+            "SELECT envelope FROM events WHERE device_source = ? AND ts >= ? AND ts < ?"
+            " ORDER BY ts, ulid LIMIT ?"
+        )
+        return [e for (e,) in self._db.execute(sql, (device_source, start_ms, end_ms, limit))]
+
+    def deliveries(self, ulids: Iterable[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for chunk in _chunks(list(ulids), 900):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT ulid, deliveries FROM events WHERE ulid IN ({marks})"
+            out.update(dict(self._db.execute(sql, chunk)))
+        return out
+
+    # --- files ---------------------------------------------------------------------------------
+    def object_path(self, bucket: str, key: str) -> Path:
+        return self.objects_dir / bucket / key
+
+    def record_file(
+        self, bucket: str, key: str, *, size: int, sha256: str, content_type: str, now_ms: int
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO files (bucket, key, size, sha256, content_type, uploaded_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, key) DO UPDATE SET"
+            " size = excluded.size, sha256 = excluded.sha256,"
+            " content_type = excluded.content_type, uploaded_ms = excluded.uploaded_ms,"
+            " puts = puts + 1",
+            (bucket, key, size, sha256, content_type, now_ms),
+        )
+
+    def get_file(self, bucket: str, key: str) -> StoredObject | None:
+        row = self._db.execute(
+            "SELECT size, sha256, content_type FROM files WHERE bucket = ? AND key = ?",
+            (bucket, key),
+        ).fetchone()
+        if row is None:
+            return None
+        return StoredObject(bucket, key, row[0], row[1], row[2], self.object_path(bucket, key))
+
+    def missing_files(self, refs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        missing: set[tuple[str, str]] = set()
+        for bucket, key in set(refs):
+            row = self._db.execute(
+                "SELECT 1 FROM files WHERE bucket = ? AND key = ?", (bucket, key)
+            ).fetchone()
+            if row is None:
+                missing.add((bucket, key))
+        return missing
+
+    # --- admin ---------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        (events, redelivered) = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(deliveries - 1), 0) FROM events"
+        ).fetchone()
+        (files, bytes_) = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files"
+        ).fetchone()
+        return {
+            "events": int(events),
+            "redeliveries": int(redelivered),
+            "files": int(files),
+            "file_bytes": int(bytes_),
+        }
+
+
+def write_object_atomically(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write to a temp file, fsync, rename: a crash never leaves a half object under its key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    with tmp.open("wb") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

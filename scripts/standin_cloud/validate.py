@@ -1,0 +1,168 @@
+"""Validation of one uploaded V3 envelope (CONTRACT.md §1-2), independent of the agent's encoder.
+
+Only the key list is shared with the agent (``agent.events.ENVELOPE_KEYS``, the seed's 31
+keys); types, ranges and the nested objects are checked here from the contract's tables so a
+wrong encoder on the device is caught rather than mirrored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.events import ENVELOPE_KEYS
+
+ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+BUCKETS = frozenset({"v3-device-images", "v3-device-faces", "v3-device-videos"})
+FILE_TYPES = frozenset({"image", "video"})
+FILE_FEATURES = frozenset({"event", "face"})
+
+_STR = ("accountulid", "ulid", "deviceSource")
+_INT = (
+    "sequenceNumber", "timestamp", "lastTimestampOfFix", "gpsHeading", "speed", "satellites",
+    "odometer", "connectionType", "signalStrength", "mcc", "mnc", "cellID", "locationAreaCode",
+    "timingAdvance", "eventType",
+)  # fmt: skip
+_FLOAT = (
+    "latitude", "longitude", "altitude", "hdop", "vdop", "vehicleBatteryVoltage",
+    "backupBatteryVoltage",
+)  # fmt: skip
+_BOOL = ("fixed", "ignitionON")
+_NESTED = {1: "telemetryEvent", 2: "visionEvent", 3: "hardwareEvent"}
+
+_TELEMETRY: dict[str, type] = {
+    "telemetryEventType": int,
+    "maxSpeedExceeded": bool,
+    "alarmType": int,
+}
+_VISION: dict[str, type] = {
+    "VisionEventType": int, "VisionTimestamp": int, "Fps": int,
+    "NeutralHeadposePitch": float, "NeutralHeadposeYaw": float, "NeutralHeadposeRoll": float,
+    "HeadposePitch": float, "HeadposeYaw": float, "HeadposeRoll": float,
+    "GazeConfidence": float, "FaceConfidence": float, "MaskConfidence": float,
+    "GlassesConfidence": float, "Perclos": float, "BlinksPerMin": float,
+    "LeftEyeClosureTime": float, "RightEyeClosureTime": float,
+    "MaskDetected": bool, "GlassesDetected": bool, "BoundingBox": dict,
+}  # fmt: skip
+_BOX: dict[str, type] = {"X": float, "Y": float, "Width": float, "Height": float, "IsDriver": bool}
+_HARDWARE: dict[str, type] = {
+    "HardwareEventType": int, "HardwareModel": str, "VehicleBatteryConnected": bool, "Pid": str,
+    "Version": str, "FirmwareVersion": str, "TimeSinceBoot": int, "Iccid": str,
+    "OriginalUlid": str, "Details": str,
+}  # fmt: skip
+
+
+class InvalidEnvelopeError(ValueError):
+    """One envelope refused; the message goes into ``NotProcess[].Error``."""
+
+
+def _is(value: Any, kind: type) -> bool:
+    if kind is float:  # JSON numbers: an int is a valid float, a bool is not
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _check_fields(where: str, obj: dict[str, Any], spec: dict[str, type], exact: bool) -> None:
+    for key, kind in spec.items():
+        if key not in obj:
+            raise InvalidEnvelopeError(f"{where}.{key}: missing")
+        if not _is(obj[key], kind):
+            raise InvalidEnvelopeError(f"{where}.{key}: must be {kind.__name__}")
+    if exact:
+        extra = sorted(set(obj) - set(spec))
+        if extra:
+            raise InvalidEnvelopeError(f"{where}: unknown key {extra[0]}")
+
+
+def _check_files(files: Any) -> list[tuple[str, str]]:
+    if not isinstance(files, list):
+        raise InvalidEnvelopeError("files: must be a list")
+    out: list[tuple[str, str]] = []
+    for i, item in enumerate(files):
+        if not isinstance(item, dict):
+            raise InvalidEnvelopeError(f"files[{i}]: must be an object")
+        name, bucket = item.get("filename"), item.get("bucket")
+        if not isinstance(name, str) or not name or not safe_key(name):
+            raise InvalidEnvelopeError(f"files[{i}].filename: missing or not a safe key")
+        if bucket not in BUCKETS:
+            raise InvalidEnvelopeError(f"files[{i}].bucket: unknown bucket {bucket!r}")
+        if item.get("type") not in FILE_TYPES:
+            raise InvalidEnvelopeError(f"files[{i}].type: must be image or video")
+        if "feature" in item and item["feature"] not in FILE_FEATURES:
+            raise InvalidEnvelopeError(f"files[{i}].feature: must be event or face")
+        extra = sorted(set(item) - {"filename", "bucket", "type", "feature"})
+        if extra:
+            raise InvalidEnvelopeError(f"files[{i}]: unknown key {extra[0]}")
+        out.append((bucket, name))
+    return out
+
+
+def safe_key(key: str) -> bool:
+    """An object key that cannot escape its bucket directory."""
+    if key.startswith("/") or "\\" in key or "\x00" in key or len(key) > 512:
+        return False
+    return all(part not in ("", ".", "..") for part in key.split("/"))
+
+
+def validate_envelope(ev: Any) -> list[tuple[str, str]]:
+    """Raise :class:`InvalidEnvelopeError` unless ``ev`` is an envelope; return its files."""
+    if not isinstance(ev, dict):
+        raise InvalidEnvelopeError("event: must be an object")
+    missing = [k for k in ENVELOPE_KEYS if k not in ev]
+    if missing:
+        raise InvalidEnvelopeError(f"{missing[0]}: missing")
+    if len(ev) != len(ENVELOPE_KEYS):
+        extra = sorted(set(ev) - set(ENVELOPE_KEYS))
+        raise InvalidEnvelopeError(f"{extra[0]}: unknown key")
+    for key in _STR:
+        if not isinstance(ev[key], str) or not ev[key]:
+            raise InvalidEnvelopeError(f"{key}: must be a non-empty string")
+    for key in _INT:
+        if not _is(ev[key], int):
+            raise InvalidEnvelopeError(f"{key}: must be an integer")
+    for key in _FLOAT:
+        if not _is(ev[key], float):
+            raise InvalidEnvelopeError(f"{key}: must be a number")
+    for key in _BOOL:
+        if not isinstance(ev[key], bool):
+            raise InvalidEnvelopeError(f"{key}: must be a boolean")
+    if not ULID_RE.match(ev["ulid"]):
+        raise InvalidEnvelopeError("ulid: not a ULID")
+    if not ULID_RE.match(ev["accountulid"]):
+        raise InvalidEnvelopeError("accountulid: not a ULID")
+    if not ev["deviceSource"].isalnum() or len(ev["deviceSource"]) > 32:
+        raise InvalidEnvelopeError("deviceSource: must be letters and digits (an IMEI)")
+    if not 0 <= ev["sequenceNumber"] < 1 << 32:
+        raise InvalidEnvelopeError("sequenceNumber: out of range 0..2^32-1")
+    if ev["timestamp"] <= 0:
+        raise InvalidEnvelopeError("timestamp: must be epoch milliseconds")
+    if not -90.0 <= ev["latitude"] <= 90.0:
+        raise InvalidEnvelopeError("latitude: out of range")
+    if not -180.0 <= ev["longitude"] <= 180.0:
+        raise InvalidEnvelopeError("longitude: out of range")
+    if not 0 <= ev["gpsHeading"] <= 359:
+        raise InvalidEnvelopeError("gpsHeading: out of range 0..359")
+    if not 0 <= ev["connectionType"] <= 6:
+        raise InvalidEnvelopeError("connectionType: out of range 0..6")
+    if not 0 <= ev["signalStrength"] <= 100:
+        raise InvalidEnvelopeError("signalStrength: out of range 0..100")
+    kind = ev["eventType"]
+    if kind not in _NESTED:
+        raise InvalidEnvelopeError("eventType: must be 1, 2 or 3")
+    for k, name in _NESTED.items():
+        obj = ev[name]
+        if not isinstance(obj, dict):
+            raise InvalidEnvelopeError(f"{name}: must be an object")
+        if k != kind and obj:
+            raise InvalidEnvelopeError(f"{name}: must be {{}} for eventType {kind}")
+    nested = ev[_NESTED[kind]]
+    if kind == 1:
+        _check_fields("telemetryEvent", nested, _TELEMETRY, exact=False)  # extras documented
+    elif kind == 2:
+        _check_fields("visionEvent", nested, _VISION, exact=True)
+        _check_fields("visionEvent.BoundingBox", nested["BoundingBox"], _BOX, exact=True)
+    else:
+        _check_fields("hardwareEvent", nested, _HARDWARE, exact=True)
+    return _check_files(ev["files"])
