@@ -57,6 +57,23 @@ class OutboxStats:
     dead_letters: int = 0
     next_sequence: int = 0
     quarantined: tuple[str, ...] = ()
+    # Added after the first cut (defaults keep older call sites valid):
+    used_bytes: int = 0  # what the byte cap counts (see docs/outbox.md)
+    max_bytes: int = 0  # the cap
+    over_cap: bool = False  # only alarms (and rows in flight) left and still above the cap
+    recovered_in_flight: int = 0  # rows found in flight at open (crash) and made pending again
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event the cloud refused as invalid: kept for diagnosis, never re-sent on its own."""
+
+    row_id: int
+    ulid: str
+    sequence_number: int
+    priority: int
+    failed_ms: int
+    error: str
 
 
 class OutboxReader(Protocol):
