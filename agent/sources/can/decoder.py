@@ -1,0 +1,274 @@
+"""DBC-driven J1939 decoding: CAN frame -> :class:`SignalReading`s in the agent's vocabulary.
+
+Frames are matched on their PGN, so any source address decodes (a truck's engine ECU is 0x00,
+but gateways and retrofits use others). cantools unpacks the raw bits; scaling, the J1939
+"not available" / "error" conventions and the range check are done here from values
+precomputed per signal when the DBC is loaded, so the per-frame path is one dict lookup, one
+cantools unpack and a few integer comparisons.
+
+J1939-71 parameter ranges: for a parameter of n >= 8 bits the top byte 0xFF means "not
+available", 0xFE "error", 0xFB-0xFD "indicator/reserved" (outside the DBC range, so caught by the
+range check). For 2- and 4-bit discretes all-ones is "not available", all-ones minus one "error".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cantools
+from cantools.database.errors import DecodeError
+from cantools.errors import Error as CantoolsError
+
+from agent.errors import SourceError
+from agent.sources.can.j1939 import pgn_of, source_address
+from agent.sources.readings import Signal, SignalReading
+
+# SPN -> (agent signal, factor from the SPN's unit to the signal's unit, rank). When two SPNs
+# feed one signal, readings of a lower rank stop once one of a higher rank has been decoded
+# (VDHR's 5 m odometer is preferred to VD's 125 m one).
+SPN_SIGNALS: dict[int, tuple[Signal, float, int]] = {
+    84: (Signal.WHEEL_SPEED_KMH, 1.0, 0),  # CCVS1 wheel-based vehicle speed, km/h
+    190: (Signal.ENGINE_RPM, 1.0, 0),  # EEC1 engine speed, rpm
+    96: (Signal.FUEL_LEVEL_PCT, 1.0, 0),  # DD1 fuel level 1, %
+    245: (Signal.TOTAL_DISTANCE_M, 1000.0, 0),  # VD total vehicle distance, km
+    917: (Signal.TOTAL_DISTANCE_M, 1.0, 1),  # VDHR high-resolution total distance, m
+    247: (Signal.ENGINE_HOURS_H, 1.0, 0),  # HOURS engine total hours of operation, h
+    168: (Signal.VEHICLE_BATTERY_V, 1.0, 0),  # VEP1 battery potential / power input 1, V
+    110: (Signal.COOLANT_TEMP_C, 1.0, 0),  # ET1 engine coolant temperature, degC
+}
+
+_EMPTY: tuple[SignalReading, ...] = ()
+
+
+def default_dbc_path() -> Path:
+    """The J1939/FMS DBC shipped inside the package."""
+    return Path(str(resources.files("agent.sources.can").joinpath("j1939_fms.dbc")))
+
+
+def load_dbc(path: Path | None = None) -> Any:
+    """Load a DBC (the shipped one by default) as a cantools database."""
+    path = path or default_dbc_path()
+    try:
+        return cantools.database.load_file(str(path), database_format="dbc", strict=True)
+    except (OSError, CantoolsError, ValueError) as exc:
+        raise SourceError(f"cannot load DBC {path}: {exc}") from exc
+
+
+@dataclass(slots=True)
+class SignalPlan:
+    """One DBC signal with everything the per-frame path needs, plus its counters."""
+
+    name: str
+    spn: int | None
+    unit: str
+    scale: float
+    offset: float
+    minimum: float
+    maximum: float
+    na_shift: int  # raw >> na_shift is compared with 0xFF/0xFE (or the discrete codes)
+    na_code: int
+    error_code: int
+    check_na: bool
+    signal: Signal | None
+    factor: float
+    rank: int
+    not_available: int = 0
+    errors: int = 0
+    out_of_range: int = 0
+    superseded: int = 0
+    decoded: int = 0
+
+
+@dataclass(slots=True)
+class MessagePlan:
+    name: str
+    pgn: int
+    message: Any  # cantools Message
+    signals: tuple[SignalPlan, ...]
+    frames: int = 0
+    bad_length: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedFrame:
+    """A frame explained for ``edge-agent diag can``: every signal's value or why it was dropped."""
+
+    message: str
+    pgn: int
+    source_address: int
+    values: dict[str, float]
+    skipped: dict[str, str]
+    readings: tuple[SignalReading, ...]
+
+
+@dataclass(slots=True)
+class _FrameCounters:
+    total: int = 0
+    matched: int = 0
+    unknown_pgn: int = 0
+    not_extended: int = 0
+    readings: int = 0
+    rank_seen: dict[Signal, int] = field(default_factory=dict)
+
+
+def _plan_signal(sig: Any) -> SignalPlan:
+    spn = getattr(sig, "spn", None)
+    target, factor, rank = SPN_SIGNALS.get(spn, (None, 1.0, 0)) if spn is not None else (
+        None, 1.0, 0)
+    length = int(sig.length)
+    if length >= 8:
+        na_shift, na_code, error_code = length - 8, 0xFF, 0xFE
+    else:
+        all_ones = (1 << length) - 1
+        na_shift, na_code, error_code = 0, all_ones, all_ones - 1
+    scale = float(sig.scale)
+    offset = float(sig.offset)
+    lo = float(sig.minimum) if sig.minimum is not None else float("-inf")
+    hi = float(sig.maximum) if sig.maximum is not None else float("inf")
+    return SignalPlan(
+        name=sig.name, spn=spn, unit=sig.unit or "", scale=scale, offset=offset,
+        minimum=lo, maximum=hi, na_shift=na_shift, na_code=na_code, error_code=error_code,
+        check_na=not sig.is_signed and length >= 2, signal=target, factor=factor, rank=rank,
+    )
+
+
+class J1939Decoder:
+    """Decodes J1939 frames with a DBC. Not thread-safe: one reader thread owns it."""
+
+    def __init__(self, db: Any, source: str = "can") -> None:
+        self._source = source
+        self._by_pgn: dict[int, MessagePlan] = {}
+        for msg in db.messages:
+            if not msg.is_extended_frame:
+                continue  # J1939 is 29-bit only
+            pgn = pgn_of(msg.frame_id)
+            if pgn in self._by_pgn:
+                continue  # first definition of a PGN wins
+            signals = tuple(_plan_signal(s) for s in msg.signals)
+            self._by_pgn[pgn] = MessagePlan(msg.name, pgn, msg, signals)
+        if not self._by_pgn:
+            raise SourceError("the DBC defines no 29-bit (J1939) message")
+        self._contested = {
+            target for target, _f, rank in SPN_SIGNALS.values() if rank > 0
+        }
+        self._c = _FrameCounters()
+
+    @classmethod
+    def from_dbc(cls, path: Path | None = None, source: str = "can") -> J1939Decoder:
+        return cls(load_dbc(path), source)
+
+    @property
+    def pgns(self) -> frozenset[int]:
+        return frozenset(self._by_pgn)
+
+    @property
+    def messages(self) -> tuple[MessagePlan, ...]:
+        return tuple(self._by_pgn.values())
+
+    def decode(
+        self, can_id: int, data: bytes | bytearray, t: float, extended: bool = True,
+    ) -> Sequence[SignalReading]:
+        """Readings from one frame (an empty sequence for frames the DBC does not describe)."""
+        c = self._c
+        c.total += 1
+        if not extended:
+            c.not_extended += 1
+            return _EMPTY
+        pgn = (can_id >> 8) & 0x3FFFF
+        if (pgn & 0xFF00) < 0xF000:
+            pgn &= 0x3FF00
+        plan = self._by_pgn.get(pgn)
+        if plan is None:
+            c.unknown_pgn += 1
+            return _EMPTY
+        plan.frames += 1
+        try:
+            raw = plan.message.decode_simple(data, False, False)
+        except (DecodeError, ValueError, IndexError):
+            plan.bad_length += 1
+            return _EMPTY
+        c.matched += 1
+        out: list[SignalReading] | None = None
+        for sp in plan.signals:
+            value = raw[sp.name]
+            if sp.check_na:
+                top = value >> sp.na_shift
+                if top == sp.na_code:
+                    sp.not_available += 1
+                    continue
+                if top == sp.error_code:
+                    sp.errors += 1
+                    continue
+            phys = value * sp.scale + sp.offset
+            if phys < sp.minimum or phys > sp.maximum:
+                sp.out_of_range += 1
+                continue
+            sp.decoded += 1
+            target = sp.signal
+            if target is None:
+                continue
+            if target in self._contested:
+                seen = c.rank_seen.get(target, -1)
+                if sp.rank < seen:
+                    sp.superseded += 1
+                    continue
+                if sp.rank > seen:
+                    c.rank_seen[target] = sp.rank
+            if out is None:
+                out = []
+            out.append(SignalReading(t, target, phys * sp.factor, self._source))
+        if out is None:
+            return _EMPTY
+        c.readings += len(out)
+        return out
+
+    def explain(self, can_id: int, data: bytes | bytearray, t: float = 0.0) -> DecodedFrame | None:
+        """Like :meth:`decode`, and says what each signal held (diagnostics, not the hot path)."""
+        plan = self._by_pgn.get(pgn_of(can_id))
+        if plan is None:
+            return None
+        values: dict[str, float] = {}
+        skipped: dict[str, str] = {}
+        try:
+            raw = plan.message.decode_simple(data, False, False)
+        except (DecodeError, ValueError, IndexError) as exc:
+            return DecodedFrame(plan.name, plan.pgn, source_address(can_id), {},
+                                {"*": f"undecodable: {exc}"}, ())
+        for sp in plan.signals:
+            value = raw[sp.name]
+            top = value >> sp.na_shift
+            if sp.check_na and top == sp.na_code:
+                skipped[sp.name] = "not available"
+                continue
+            if sp.check_na and top == sp.error_code:
+                skipped[sp.name] = "error"
+                continue
+            phys = value * sp.scale + sp.offset
+            if phys < sp.minimum or phys > sp.maximum:
+                skipped[sp.name] = f"out of range ({phys:g} {sp.unit})"
+                continue
+            values[sp.name] = phys
+        readings = tuple(self.decode(can_id, data, t))
+        return DecodedFrame(plan.name, plan.pgn, source_address(can_id), values, skipped, readings)
+
+    def counters(self) -> dict[str, object]:
+        """Frame and per-signal counters (not-available, error, out-of-range) for diagnostics."""
+        c = self._c
+        signals: dict[str, dict[str, int]] = {}
+        for plan in self._by_pgn.values():
+            for sp in plan.signals:
+                signals[f"{plan.name}.{sp.name}"] = {
+                    "decoded": sp.decoded, "not_available": sp.not_available,
+                    "error": sp.errors, "out_of_range": sp.out_of_range,
+                    "superseded": sp.superseded,
+                }
+        return {
+            "frames": c.total, "matched": c.matched, "unknown_pgn": c.unknown_pgn,
+            "not_extended": c.not_extended, "readings": c.readings,
+            "bad_length": sum(p.bad_length for p in self._by_pgn.values()),
+            "signals": signals,
+        }

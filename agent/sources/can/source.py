@@ -1,0 +1,195 @@
+"""The CAN source: a reader thread pulls frames off the bus, decodes them, batches readings.
+
+The thread owns the bus and the decoder. Readings reach the event loop in batches (one
+``call_soon_threadsafe`` per ``flush_interval_s``, not one per frame: at a saturated bus that
+wake-up would cost more than the decoding). A lost adapter (unplugged USB, closed pty) yields
+``SourceHealth(ok=False)``; the thread keeps reopening it every ``reconnect_s`` and yields
+``SourceHealth(ok=True)`` when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+import can
+
+from agent.sources.can.bus import open_bus
+from agent.sources.can.decoder import J1939Decoder
+from agent.sources.readings import Emit, Reading, Source, SourceHealth
+from agent.sources.settings import CanSettings
+
+log = logging.getLogger(__name__)
+
+RECV_TIMEOUT_S = 0.1  # longest a recv blocks: how soon the thread sees a stop request
+
+HandOver = Callable[[list[Reading]], None]
+
+
+class CanSource(Source):
+    """J1939/FMS vehicle signals from a CAN bus (SLCAN serial adapter or SocketCAN)."""
+
+    name = "can"
+
+    def __init__(
+        self,
+        settings: CanSettings,
+        decoder: J1939Decoder | None = None,
+        bus_factory: Callable[[], can.BusABC] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._decoder = decoder or J1939Decoder.from_dbc(settings.dbc, source=self.name)
+        self._open: Callable[[], can.BusABC] = bus_factory or (
+            lambda: open_bus(settings, self._decoder.pgns)
+        )
+        self._up: bool | None = None
+        self._opens = 0
+        self._open_failures = 0
+        self._disconnects = 0
+        self._error_frames = 0
+        self._remote_frames = 0
+        self._malformed_lines = 0
+        self._nacks = 0
+        self._last_error = ""
+        self._last_frame_t: float | None = None
+        self._bus: can.BusABC | None = None
+
+    @classmethod
+    def from_settings(cls, settings: CanSettings) -> CanSource | None:
+        """The source the settings ask for, or ``None`` when ``backend = "none"``."""
+        return None if settings.backend == "none" else cls(settings)
+
+    @property
+    def decoder(self) -> J1939Decoder:
+        return self._decoder
+
+    async def run(self, emit: Emit) -> None:
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def deliver(batch: list[Reading]) -> None:
+            for reading in batch:
+                try:
+                    emit(reading)
+                except Exception:
+                    log.exception("CAN reading consumer failed")
+
+        def hand_over(batch: list[Reading]) -> None:
+            loop.call_soon_threadsafe(deliver, batch)
+
+        def finish(exc: BaseException | None) -> None:
+            if done.done():
+                return
+            if exc is None:
+                done.set_result(None)
+            else:
+                done.set_exception(exc)
+
+        def target() -> None:
+            error: BaseException | None = None
+            try:
+                self.read_loop(stop, hand_over)
+            except BaseException as exc:  # surfaced through the future, not lost in the thread
+                error = exc
+            loop.call_soon_threadsafe(finish, error)
+
+        thread = threading.Thread(target=target, name="can-reader", daemon=True)
+        thread.start()
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            stop.set()
+            await asyncio.wait({done})  # the thread ends within RECV_TIMEOUT_S
+            raise
+
+    def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
+        """Open, read, decode until ``stop``; reopen a lost adapter. Runs in its own thread."""
+        s = self._settings
+        while not stop.is_set():
+            try:
+                bus = self._open()
+            except Exception as exc:  # CanError, SerialException/OSError, ValueError
+                self._open_failures += 1
+                self._health(False, f"cannot open {s.backend} {s.channel}: {exc}", hand_over)
+                stop.wait(s.reconnect_s)
+                continue
+            self._opens += 1
+            self._bus = bus
+            self._health(True, f"{s.backend} {s.channel} open", hand_over)
+            try:
+                self._pump(bus, stop, hand_over)
+            except (can.CanError, OSError, ValueError) as exc:
+                self._disconnects += 1
+                self._health(False, f"{s.backend} {s.channel} lost: {exc}", hand_over)
+            finally:
+                self._bus = None
+                self._malformed_lines += getattr(bus, "malformed_lines", 0)
+                self._nacks += getattr(bus, "nacks", 0)
+                with suppress(Exception):  # the port may be gone already
+                    bus.shutdown()
+
+    def _pump(self, bus: can.BusABC, stop: threading.Event, hand_over: HandOver) -> None:
+        decode = self._decoder.decode
+        recv = bus.recv
+        interval = self._settings.flush_interval_s
+        monotonic = time.monotonic
+        batch: list[Reading] = []
+        next_flush = monotonic() + interval
+        try:
+            while not stop.is_set():
+                msg = recv(RECV_TIMEOUT_S)
+                if msg is not None:
+                    if msg.is_error_frame:
+                        self._error_frames += 1
+                    elif msg.is_remote_frame:
+                        self._remote_frames += 1
+                    else:
+                        readings = decode(
+                            msg.arbitration_id, msg.data, msg.timestamp, msg.is_extended_id)
+                        if readings:
+                            batch.extend(readings)
+                    self._last_frame_t = msg.timestamp
+                now = monotonic()
+                if now >= next_flush:
+                    if batch:
+                        hand_over(batch)
+                        batch = []
+                    next_flush = now + interval
+        finally:
+            if batch:
+                hand_over(batch)
+
+    def _health(self, ok: bool, detail: str, hand_over: HandOver) -> None:
+        if not ok:
+            self._last_error = detail
+        if self._up is ok:
+            return
+        self._up = ok
+        (log.info if ok else log.warning)("CAN %s", detail)
+        hand_over([SourceHealth(time.time(), self.name, ok, detail)])
+
+    def diagnostics(self) -> dict[str, object]:
+        bus: Any = self._bus
+        out: dict[str, object] = {
+            "backend": self._settings.backend,
+            "channel": self._settings.channel,
+            "bitrate": self._settings.bitrate,
+            "up": self._up,
+            "opens": self._opens,
+            "open_failures": self._open_failures,
+            "disconnects": self._disconnects,
+            "error_frames": self._error_frames,
+            "remote_frames": self._remote_frames,
+            "malformed_lines": self._malformed_lines + getattr(bus, "malformed_lines", 0),
+            "adapter_nacks": self._nacks + getattr(bus, "nacks", 0),
+            "last_error": self._last_error,
+            "last_frame_t": self._last_frame_t,
+        }
+        out.update(self._decoder.counters())
+        return out
