@@ -51,6 +51,7 @@ EVICTION_ORDER: Final[tuple[Priority, ...]] = (
 DEAD_LETTER_KEEP: Final = 1000  # newest kept; older ones pruned so they cannot fill the disk
 MAX_ERROR_CHARS: Final = 2000
 _EVICT_CHUNK: Final = 512
+EVICTION_LOG_INTERVAL_S: Final = 60.0  # a full outbox evicts at every commit: log a summary
 
 AttachmentsFor = tuple[Event, Sequence[Attachment]]
 _Staged = list[tuple[Attachment, files.StagedFile]]
@@ -72,6 +73,13 @@ class _Freed:
     file_bytes: int = 0
     paths: list[Path] = field(default_factory=list)
     evicted: dict[int, int] = field(default_factory=dict)
+
+    def merge(self, other: _Freed) -> None:
+        self.event_bytes += other.event_bytes
+        self.file_bytes += other.file_bytes
+        self.paths.extend(other.paths)
+        for lane, n in other.evicted.items():
+            self.evicted[lane] = self.evicted.get(lane, 0) + n
 
 
 class Outbox:
@@ -95,6 +103,8 @@ class Outbox:
         self._files_bytes = 0
         self._dead_bytes = 0
         self._over_cap = False
+        self._evicted_unlogged: dict[int, int] = {}
+        self._evicted_logged_at = -EVICTION_LOG_INTERVAL_S
         database.prepare_dir(data_dir)
         self._lock_fd: int | None = database.acquire_lock(data_dir)
         try:
@@ -242,6 +252,9 @@ class Outbox:
                 added_events += len(envelope) + ROW_OVERHEAD
                 seq = (seq + 1) % SEQ_MODULUS
             with self._transaction("cannot store events") as conn:
+                # Make room first so the new rows reuse the freed pages: the file then stays
+                # near the cap instead of cap + one batch.
+                freed, over = self._make_room(conn, self._used() + added_events + added_files)
                 start = 0
                 for k, (_, staged) in enumerate(entries):
                     if not staged:
@@ -260,8 +273,10 @@ class Outbox:
                 if start < len(rows):
                     conn.executemany(_INSERT_EVENT, rows[start:])
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (seq,))
-                used = self._used() + added_events + added_files
-                freed, over = self._make_room(conn, used)
+                if over:  # the batch alone overflowed what could be freed: its own turn now
+                    used = self._used() + added_events + added_files
+                    more, over = self._make_room(conn, used - freed.event_bytes - freed.file_bytes)
+                    freed.merge(more)
             self._next_seq = seq
             self._event_bytes += added_events - freed.event_bytes
             self._files_bytes += added_files - freed.file_bytes
@@ -467,10 +482,8 @@ class Outbox:
                     " DO UPDATE SET count = count + excluded.count",
                     (int(lane), len(chosen)),
                 )
-                freed.event_bytes += part.event_bytes
-                freed.file_bytes += part.file_bytes
-                freed.paths.extend(part.paths)
-                freed.evicted[int(lane)] = freed.evicted.get(int(lane), 0) + len(chosen)
+                part.evicted[int(lane)] = len(chosen)
+                freed.merge(part)
         return freed, excess > 0
 
     def _delete_events(self, conn: sqlite3.Connection, ids_json: str) -> _Freed:
@@ -499,9 +512,14 @@ class Outbox:
     def _after_removal(self, freed: _Freed, over_cap: bool) -> None:
         """After a commit: delete files, log evictions, give free pages back when many."""
         files.remove(freed.paths)
-        if freed.evicted:
-            log.warning("outbox over its %d-byte cap: evicted %s (lane: count)",
-                        self._max_bytes, freed.evicted)
+        for lane, n in freed.evicted.items():
+            self._evicted_unlogged[lane] = self._evicted_unlogged.get(lane, 0) + n
+        now = time.monotonic()
+        if self._evicted_unlogged and now - self._evicted_logged_at >= EVICTION_LOG_INTERVAL_S:
+            log.warning("outbox at its %d-byte cap: evicted %s (lane: count) since the last report",
+                        self._max_bytes, self._evicted_unlogged)
+            self._evicted_unlogged = {}
+            self._evicted_logged_at = now
         if over_cap and not self._over_cap:
             log.error("outbox over its %d-byte cap with only alarms left: still accepting "
                       "alarms", self._max_bytes)
@@ -510,9 +528,9 @@ class Outbox:
 
     def _maybe_vacuum(self) -> None:
         free_pages = int(self._conn.execute("PRAGMA freelist_count").fetchone()[0])
-        if free_pages * self._page_size > max(self._max_bytes // 16, 1024 * 1024):
-            try:
-                self._conn.execute("PRAGMA incremental_vacuum").fetchall()
+        if free_pages * self._page_size > max(self._max_bytes // 16, 64 * 1024):
+            try:  # executescript steps it to the end (execute() frees one page per call)
+                self._conn.executescript("PRAGMA incremental_vacuum")
             except sqlite3.Error as exc:
                 log.warning("outbox incremental vacuum failed: %s", exc)
 

@@ -1,0 +1,80 @@
+"""Realistic events for the outbox tests, the crash child and the benchmark."""
+
+from __future__ import annotations
+
+from agent.events import (
+    Bucket,
+    Camera,
+    DeviceIdentity,
+    Event,
+    FileFeature,
+    FileRef,
+    HardwareDetail,
+    HardwareEventType,
+    Priority,
+    TelemetryDetail,
+    TelemetryEventType,
+    VehicleContext,
+    VisionDetail,
+    VisionEventType,
+    file_key,
+)
+
+IDENTITY = DeviceIdentity(
+    device_source="862798050833538",
+    account_ulid="01GXRRKM43W02X5JZDSMZHAJJY",
+    model="EA-1",
+    firmware_version="0.1.0",
+    iccid="8934071100000000001",
+)
+T0 = 1_700_000_000_000
+
+
+def context(i: int = 0) -> VehicleContext:
+    """A full vehicle snapshot, varied per event like a moving vehicle's."""
+    return VehicleContext(
+        last_fix_ms=T0 + i * 1000, latitude=40.416775 + i * 1e-5, longitude=-3.703790 - i * 1e-5,
+        altitude=657.3, heading=(i * 7) % 360, speed_kmh=40 + i % 60, satellites=11, fixed=True,
+        hdop=0.9, vdop=1.3, ignition_on=True, odometer_m=123_456_789 + i * 12,
+        vehicle_battery_v=13.82, backup_battery_v=4.1, connection_type=5, signal_strength=71,
+        mcc=214, mnc=7, cell_id=123_456, location_area_code=2801, timing_advance=3,
+    )  # fmt: skip
+
+
+def telemetry(i: int, kind: TelemetryEventType = TelemetryEventType.PERIODIC_POSITION) -> Event:
+    return Event(T0 + i, context(i), TelemetryDetail(kind))
+
+
+def periodic(i: int) -> Event:
+    return telemetry(i, TelemetryEventType.PERIODIC_POSITION)
+
+
+def alarm(i: int) -> Event:
+    return telemetry(i, TelemetryEventType.HARSH_BRAKING)
+
+
+def forced(i: int) -> Event:
+    return telemetry(i, TelemetryEventType.FORCED_POSITION)
+
+
+def hardware(i: int) -> Event:
+    return Event(T0 + i, context(i), HardwareDetail(HardwareEventType.POWER_DISCONNECTED))
+
+
+def vision(i: int, *, with_file: bool = False) -> Event:
+    ts = T0 + i
+    e = Event(ts, context(i), VisionDetail(VisionEventType.DROWSINESS, vision_timestamp_s=ts // 1000,
+                                           fps=15, perclos=0.31))
+    if not with_file:
+        return e
+    ref = FileRef(file_key(IDENTITY, e.ulid, Camera.DRIVER), Bucket.FACES, feature=FileFeature.FACE)
+    return Event(e.timestamp_ms, e.context, e.detail, files=(ref,), ulid=e.ulid)
+
+
+BY_LANE = {
+    Priority.ALARM: alarm,
+    Priority.HARDWARE: hardware,
+    Priority.VISION: vision,
+    Priority.TELEMETRY: forced,
+    Priority.PERIODIC: periodic,
+}
