@@ -82,7 +82,8 @@ class Cloud:
         # One thread owns the database: writes are serialised, the event loop never blocks.
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="cloud-db")
         self.store = CloudStore(config.data_dir)
-        self.requests: dict[str, int] = {}
+        self.requests: dict[str, int] = {}  # "POST /events 200" -> count
+        self.tokens_not_before = 0.0  # /admin/revoke-tokens: older tokens answer 401
 
     async def db(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn)
@@ -94,7 +95,9 @@ class Cloud:
     # --- helpers -------------------------------------------------------------------------------
     def authorise(self, request: Request) -> str:
         token = request.headers.get("authorization", "")
-        client = self.signer.check_token(token, time.time()) if token else None
+        client = (
+            self.signer.check_token(token, time.time(), self.tokens_not_before) if token else None
+        )
         if client is None or client not in self.config.clients:
             raise ApiError(401, "Unauthorized")
         return client
@@ -140,11 +143,14 @@ class Cloud:
         if known is None or not hmac.compare_digest(known.encode(), secret.encode()):
             raise ApiError(401, "Unauthorized")
         ttl = self.config.token_ttl_s
-        token = self.signer.issue_token(cid, time.time() + ttl)
+        now = time.time()
+        token = self.signer.issue_token(cid, now, now + ttl)
         return JSONResponse({"accessToken": token, "expiresIn": ttl})
 
     async def post_events(self, request: Request) -> Response:
         self.authorise(request)
+        gz = request.headers.get("content-encoding", "").lower() == "gzip"
+        self.count("events bodies gzip" if gz else "events bodies plain")
         body = await self.body_json(request)
         events = body.get("Events") if isinstance(body, dict) else None
         if not isinstance(events, list):
@@ -303,26 +309,38 @@ class Cloud:
         files = body.get("files") if isinstance(body, dict) else None
         if not isinstance(files, list):
             raise bad_request('body must be {"files": [...]}')
-        out = []
+        wanted: list[tuple[str, str]] = []
         for i, item in enumerate(files):
             bucket = item.get("BucketName") if isinstance(item, dict) else None
             key = item.get("FileName") if isinstance(item, dict) else None
             if bucket not in BUCKETS or not isinstance(key, str) or not safe_key(key):
                 raise bad_request(f"files[{i}] needs a known BucketName and a FileName")
-            b = str(bucket)
-            out.append(
-                {
-                    "filename": key,
-                    "urlfile": self.object_url(request, "GET", b, key, ""),
-                    "urlfilethumb": self.object_url(
-                        request, "GET", b, _derived(key, "thumbnail"), ""
-                    ),
-                    "urlfilecrop": self.object_url(
-                        request, "GET", b, _derived(key, "filecrop"), ""
-                    ),
-                }
-            )
+            wanted.append((str(bucket), key))
+        located = await self.db(lambda: [self._derived_locations(b, k) for b, k in wanted])
+        out = [
+            {
+                "filename": key,
+                "urlfile": self.object_url(request, "GET", bucket, key, ""),
+                "urlfilethumb": self.object_url(request, "GET", *thumb, ""),
+                "urlfilecrop": self.object_url(request, "GET", *crop, ""),
+            }
+            for (bucket, key), (thumb, crop) in zip(wanted, located, strict=True)
+        ]
         return JSONResponse({"files": out})
+
+    def _derived_locations(self, bucket: str, key: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        """Where the thumbnail and the face crop of ``bucket/key`` are (CONTRACT.md §2).
+
+        Thumbnails sit beside their image, crops in v3-device-faces; whichever bucket actually
+        holds the derived file wins, so the links work whatever bucket the device chose.
+        """
+        out = []
+        for suffix, default in (("thumbnail", bucket), ("filecrop", "v3-device-faces")):
+            derived = _derived(key, suffix)
+            candidates = dict.fromkeys((default, bucket, "v3-device-images", "v3-device-faces"))
+            found = next((b for b in candidates if self.store.get_file(b, derived)), default)
+            out.append((found, derived))
+        return out[0], out[1]
 
     # --- admin (tests and the demo) ------------------------------------------------------------
     async def admin_faults(self, request: Request) -> Response:
@@ -342,7 +360,21 @@ class Cloud:
 
     async def admin_stats(self, request: Request) -> Response:
         counts = await self.db(self.store.counts)
-        return JSONResponse({**counts, "faults": self.config.faults.snapshot()["injected"]})
+        return JSONResponse(
+            {
+                **counts,
+                "faults": self.config.faults.snapshot()["injected"],
+                "requests": dict(self.requests),
+            }
+        )
+
+    async def admin_revoke_tokens(self, request: Request) -> Response:
+        # Tokens are stateless; refuse every token issued before now (the next second).
+        self.tokens_not_before = time.time() + 0.001
+        return JSONResponse({"notBefore": self.tokens_not_before})
+
+    def count(self, name: str) -> None:
+        self.requests[name] = self.requests.get(name, 0) + 1
 
     async def admin_deliveries(self, request: Request) -> Response:
         body = await self.body_json(request)
@@ -398,17 +430,16 @@ def _derived(key: str, suffix: str) -> str:
 def create_app(config: CloudConfig) -> Starlette:
     cloud = Cloud(config)
 
-    def route(fn: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    def route(route_path: str, fn: Callable[[Request], Any], methods: list[str]) -> Route:
         async def endpoint(request: Request) -> Response:
-            name = f"{request.method} {request.url.path.split('/')[1]}"
-            cloud.requests[name] = cloud.requests.get(name, 0) + 1
             try:
                 response: Response = await fn(request)
             except ApiError as exc:
-                return _error(exc.status, exc.message)
+                response = _error(exc.status, exc.message)
+            cloud.count(f"{request.method} {route_path} {response.status_code}")
             return response
 
-        return endpoint
+        return Route(route_path, endpoint, methods=methods)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -423,23 +454,21 @@ def create_app(config: CloudConfig) -> Starlette:
     async def server_error(request: Request, exc: Exception) -> Response:
         return _error(500, "Internal Server Error")
 
+    search = "/events/devices/{devicesource}/events/search/time"
     routes = [
-        Route("/auth/token", route(cloud.token), methods=["POST"]),
-        Route("/events", route(cloud.post_events), methods=["POST"]),
-        Route("/events/files/upload", route(cloud.upload_urls), methods=["POST"]),
-        Route("/events/latest", route(cloud.latest), methods=["POST"]),
-        Route(
-            "/events/devices/{devicesource}/events/search/time",
-            route(cloud.search_time),
-            methods=["GET"],
-        ),
-        Route("/events/files", route(cloud.files), methods=["POST"]),
-        Route("/s3/{bucket}/{key:path}", route(cloud.put_object), methods=["PUT"]),
-        Route("/s3/{bucket}/{key:path}", route(cloud.get_object), methods=["GET"]),
-        Route("/admin/faults", route(cloud.admin_faults), methods=["GET", "POST", "DELETE"]),
-        Route("/admin/stats", route(cloud.admin_stats), methods=["GET"]),
-        Route("/admin/deliveries", route(cloud.admin_deliveries), methods=["POST"]),
-        Route("/health", route(cloud.health), methods=["GET"]),
+        route("/auth/token", cloud.token, ["POST"]),
+        route("/events", cloud.post_events, ["POST"]),
+        route("/events/files/upload", cloud.upload_urls, ["POST"]),
+        route("/events/latest", cloud.latest, ["POST"]),
+        route(search, cloud.search_time, ["GET"]),
+        route("/events/files", cloud.files, ["POST"]),
+        route("/s3/{bucket}/{key:path}", cloud.put_object, ["PUT"]),
+        route("/s3/{bucket}/{key:path}", cloud.get_object, ["GET"]),
+        route("/admin/faults", cloud.admin_faults, ["GET", "POST", "DELETE"]),
+        route("/admin/stats", cloud.admin_stats, ["GET"]),
+        route("/admin/deliveries", cloud.admin_deliveries, ["POST"]),
+        route("/admin/revoke-tokens", cloud.admin_revoke_tokens, ["POST"]),
+        route("/health", cloud.health, ["GET"]),
     ]
     app = Starlette(
         routes=routes,

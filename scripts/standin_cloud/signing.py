@@ -49,21 +49,21 @@ class Signer:
         return hmac.new(self.key, message.encode(), hashlib.sha256).hexdigest()
 
     # --- access tokens -------------------------------------------------------------------
-    def issue_token(self, client_id: str, expires_at: float) -> str:
-        exp = str(int(expires_at * 1000))  # epoch ms
+    def issue_token(self, client_id: str, issued_at: float, expires_at: float) -> str:
+        iat, exp = str(int(issued_at * 1000)), str(int(expires_at * 1000))  # epoch ms
         cid = _b64(client_id)
-        return f"v1.{cid}.{exp}.{self._mac(f'token|{cid}|{exp}')}"
+        return f"v1.{cid}.{iat}.{exp}.{self._mac(f'token|{cid}|{iat}|{exp}')}"
 
-    def check_token(self, token: str, now: float) -> str | None:
-        """The client id of a valid, unexpired token; ``None`` otherwise."""
+    def check_token(self, token: str, now: float, not_before: float = 0.0) -> str | None:
+        """The client id of a valid token, unexpired and issued at or after ``not_before``."""
         parts = token.split(".")
-        if len(parts) != 4 or parts[0] != "v1":
+        if len(parts) != 5 or parts[0] != "v1":
             return None
-        _, cid, exp, mac = parts
-        if not hmac.compare_digest(mac, self._mac(f"token|{cid}|{exp}")):
+        _, cid, iat, exp, mac = parts
+        if not hmac.compare_digest(mac, self._mac(f"token|{cid}|{iat}|{exp}")):
             return None
         try:
-            if int(exp) <= now * 1000:
+            if int(exp) <= now * 1000 or int(iat) < not_before * 1000:
                 return None
             return _unb64(cid)
         except ValueError:

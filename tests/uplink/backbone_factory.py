@@ -1,0 +1,202 @@
+"""Events, attachments, a cloud and an outbox for the uplink / cloud / e2e tests.
+
+Imported by tests/uplink, tests/standin_cloud and tests/e2e (their conftests put this directory
+and ``scripts/`` on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "scripts") not in sys.path:
+    sys.path.insert(0, str(REPO / "scripts"))
+
+import httpx  # noqa: E402
+
+from agent.config import CloudSettings  # noqa: E402
+from agent.events import (  # noqa: E402
+    Bucket,
+    Camera,
+    DeviceIdentity,
+    Event,
+    FileFeature,
+    FileRef,
+    TelemetryDetail,
+    TelemetryEventType,
+    VehicleContext,
+    VisionDetail,
+    VisionEventType,
+    derived_key,
+    file_key,
+)
+from agent.store.api import Attachment  # noqa: E402
+from agent.ulid import new_ulid  # noqa: E402
+from standin_cloud import CloudConfig  # noqa: E402
+
+IDENTITY = DeviceIdentity(device_source="862798050833538", account_ulid="01GXRRKM43W02X5JZDSMZHAJJY")
+CLIENT_ID = "device-under-test"
+CLIENT_SECRET = "Uplink-Test-Secret-9f3b"  # must never show up in logs or diagnostics
+T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def cloud_config(data_dir: Path, **kwargs: Any) -> CloudConfig:
+    return CloudConfig(data_dir=data_dir, clients={CLIENT_ID: CLIENT_SECRET}, **kwargs)
+
+
+def cloud_settings(url: str, **kwargs: Any) -> CloudSettings:
+    values: dict[str, Any] = {
+        "url": url,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "backoff_initial_s": 0.02,
+        "backoff_max_s": 0.2,
+        "timeout_s": 5.0,
+    }
+    values.update(kwargs)
+    return CloudSettings(**values)
+
+
+def context(i: int = 0) -> VehicleContext:
+    return VehicleContext(
+        last_fix_ms=T0_MS + i * 1000,
+        latitude=-23.329572 + i * 1e-5,
+        longitude=-51.178328,
+        altitude=639.2,
+        heading=i % 360,
+        speed_kmh=32,
+        satellites=16,
+        fixed=True,
+        hdop=0.66,
+        vdop=0.34,
+        ignition_on=True,
+        odometer_m=272_347 + i,
+        vehicle_battery_v=13.9,
+        backup_battery_v=4.1,
+    )
+
+
+def telemetry(i: int, kind: TelemetryEventType = TelemetryEventType.PERIODIC_POSITION) -> Event:
+    ts = T0_MS + i * 1000
+    return Event(timestamp_ms=ts, context=context(i), detail=TelemetryDetail(kind))
+
+
+def invalid_telemetry(i: int) -> Event:
+    """Stored fine by the outbox but refused by the cloud (latitude out of range)."""
+    ts = T0_MS + i * 1000
+    bad = VehicleContext(latitude=95.0, longitude=10.0, fixed=True)
+    return Event(timestamp_ms=ts, context=bad, detail=TelemetryDetail(TelemetryEventType.SOS))
+
+
+def image_bytes(rng: random.Random, size: int) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + rng.randbytes(size)
+
+
+def vision_with_files(
+    i: int, rng: random.Random, sizes: Sequence[int] = (6000, 900, 7000, 800, 1500)
+) -> tuple[Event, list[Attachment]]:
+    """A distraction event naming cam0 and cam1 images, with thumbnails and a face crop."""
+    ts = T0_MS + i * 1000
+    ulid = new_ulid(ts)
+    road = FileRef(file_key(IDENTITY, ulid, Camera.ROAD), Bucket.IMAGES, feature=FileFeature.EVENT)
+    face = FileRef(file_key(IDENTITY, ulid, Camera.DRIVER), Bucket.IMAGES, feature=FileFeature.FACE)
+    extra = (
+        FileRef(derived_key(road.filename, "thumbnail"), Bucket.IMAGES),
+        FileRef(derived_key(face.filename, "thumbnail"), Bucket.IMAGES),
+        FileRef(derived_key(face.filename, "filecrop"), Bucket.FACES),
+    )
+    refs = (road, extra[0], face, extra[1], extra[2])
+    attachments = [
+        Attachment(ref, image_bytes(rng, size)) for ref, size in zip(refs, sizes, strict=True)
+    ]
+    event = Event(
+        timestamp_ms=ts,
+        context=context(i),
+        detail=VisionDetail(VisionEventType.DISTRACTION, vision_timestamp_s=ts // 1000, fps=15),
+        files=(road, face),
+        ulid=ulid,
+    )
+    return event, attachments
+
+
+# --- the cloud's admin API (tests only) --------------------------------------------------------
+def add_fault(url: str, **rule: Any) -> None:
+    httpx.post(f"{url}/admin/faults", json=rule, timeout=5).raise_for_status()
+
+
+def clear_faults(url: str) -> None:
+    httpx.delete(f"{url}/admin/faults", timeout=5).raise_for_status()
+
+
+def stats(url: str) -> dict[str, Any]:
+    r = httpx.get(f"{url}/admin/stats", timeout=5)
+    r.raise_for_status()
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def deliveries(url: str, ulids: Sequence[str]) -> dict[str, int]:
+    r = httpx.post(f"{url}/admin/deliveries", json={"ulids": list(ulids)}, timeout=30)
+    r.raise_for_status()
+    out: dict[str, int] = r.json()["deliveries"]
+    return out
+
+
+def token(url: str) -> str:
+    """The seed's own token request (000, Auth): POST /auth/token with clientId/clientSecret."""
+    r = httpx.post(
+        f"{url}/auth/token",
+        headers={"Content-Type": "application/json"},
+        content=json.dumps({"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
+        timeout=5,
+    )
+    assert r.status_code == 200, r.text
+    out: str = r.json()["accessToken"]
+    return out
+
+
+def latest(url: str, items: Sequence[str], maxkeys: int = 1000) -> list[dict[str, Any]]:
+    r = httpx.post(
+        f"{url}/events/latest",
+        headers={"maxkeys": str(maxkeys), "Authorization": token(url)},
+        json={"items": list(items)},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    events: list[dict[str, Any]] = r.json()["Events"]
+    return events
+
+
+def cloud_file(url: str, bucket: str, key: str) -> bytes | None:
+    """The bytes the cloud serves for ``bucket``/``key`` via ``POST /events/files``."""
+    auth = {"Authorization": token(url)}
+    r = httpx.post(
+        f"{url}/events/files",
+        headers=auth,
+        json={"files": [{"BucketName": bucket, "FileName": key}]},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    got = httpx.get(r.json()["files"][0]["urlfile"], timeout=10)
+    return got.content if got.status_code == 200 else None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def env_with_scripts() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "scripts"), str(REPO)])
+    return env
