@@ -1,0 +1,78 @@
+"""Ignition on/off (3 / 4), idling (10) and movement with the ignition off (17).
+
+* Ignition: a change of the fused ignition between on and off (the first determination after
+  start is not an event). ``ignition off`` carries ``durationS``, how long it was on.
+* Idling: ignition on and speed at or below ``stopped_speed_kmh`` for ``idle_timeout_s``;
+  one event per idle period, with ``durationS``.
+* Towing / illegal moving: ignition known off and speed at or above ``towing_speed_kmh`` for
+  ``towing_min_duration_s``; one event per episode, which ends after ``towing_end_s`` stopped
+  or when the ignition comes on.
+"""
+
+from __future__ import annotations
+
+from agent.events import TelemetryDetail, TelemetryEventType
+from agent.rules.base import Debounce, Rule, RuleOutput
+from agent.rules.settings import RuleThresholds
+from agent.vehicle.state import VehicleState
+
+
+class IgnitionRule(Rule):
+    def __init__(self) -> None:
+        self._prev: bool | None = None
+        self._on_since: float | None = None
+
+    def on_tick(self, t: float, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
+        ign = s.ignition
+        prev, self._prev = self._prev, ign
+        if ign is None or prev is None or ign == prev:
+            if ign and self._on_since is None:
+                self._on_since = s.ignition_since
+            return []
+        since = s.ignition_since if s.ignition_since is not None else t
+        if ign:
+            self._on_since = since
+            return [RuleOutput(since, TelemetryDetail(TelemetryEventType.IGNITION_ON))]
+        extra: dict[str, object] = {}
+        if self._on_since is not None:
+            extra["durationS"] = round(since - self._on_since, 1)
+        self._on_since = None
+        return [RuleOutput(since, TelemetryDetail(TelemetryEventType.IGNITION_OFF, extra=extra))]
+
+
+class IdlingRule(Rule):
+    def __init__(self) -> None:
+        self._idle = Debounce()
+
+    def on_tick(self, t: float, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
+        idle = s.ignition is True and s.speed_kmh <= th.stopped_speed_kmh
+        if not self._idle.update(t, idle, th.idle_timeout_s):
+            return []
+        assert self._idle.since is not None
+        extra = {"durationS": round(t - self._idle.since, 1)}
+        return [RuleOutput(t, TelemetryDetail(TelemetryEventType.IDLING, extra=extra))]
+
+
+class TowingRule(Rule):
+    def __init__(self) -> None:
+        self._moving = Debounce()
+        self._stopped = Debounce()
+        self._active = False
+
+    def on_tick(self, t: float, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
+        off = s.ignition is False
+        v = s.speed_kmh
+        if self._active:
+            stopped = v <= th.stopped_speed_kmh
+            if not off or self._stopped.update(t, stopped, th.towing_end_s):
+                self._active = False
+                self._moving.reset()
+                self._stopped.reset()
+            return []
+        if not self._moving.update(t, off and v >= th.towing_speed_kmh, th.towing_min_duration_s):
+            return []
+        self._active = True
+        self._stopped.reset()
+        assert self._moving.since is not None
+        extra = {"speedKmh": round(v), "durationS": round(t - self._moving.since, 1)}
+        return [RuleOutput(t, TelemetryDetail(TelemetryEventType.MOVING_IGNITION_OFF, extra=extra))]
