@@ -42,6 +42,15 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def resolve_models_dir(path: Path) -> Path:
+    """An absolute ``path`` as is; a relative one from the working directory if it exists
+    there, else from the source checkout (so ``diag`` works from any directory)."""
+    if path.is_absolute() or path.exists():
+        return path
+    checkout = Path(__file__).resolve().parent.parent.parent / path
+    return checkout if checkout.exists() else path
+
+
 def read_manifest(models_dir: Path) -> dict[str, Any]:
     path = models_dir / "manifest.json"
     try:

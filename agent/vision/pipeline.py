@@ -43,7 +43,7 @@ from agent.vision.measures import (
     mask_confidence,
     mouth_openness,
 )
-from agent.vision.models import ModelSet, SessionConfig
+from agent.vision.models import ModelSet, SessionConfig, resolve_models_dir
 from agent.vision.pose import HeadPose, camera_matrix, head_pose
 from agent.vision.settings import VisionSettings
 
@@ -120,7 +120,7 @@ class FacePipeline:
                                   detect_min_score=settings.detect_min_score,
                                   mesh_min_presence=settings.mesh_min_presence,
                                   camera_hfov_deg=settings.camera_hfov_deg, session=session)
-        models = ModelSet.load(models_dir or settings.models_dir, session,
+        models = ModelSet.load(resolve_models_dir(models_dir or settings.models_dir), session,
                                iris_batch=2 if settings.iris_batched else 1, verify=verify)
         return cls(models, options)
 
@@ -177,7 +177,8 @@ class FacePipeline:
     def _roi_from_detection(det: Detection) -> Roi:
         return roi_from_box(det.box, det.keypoints[0], det.keypoints[1], MESH_ROI_SCALE)
 
-    def _camera_for(self, frame: U8) -> F64:
+    def camera_for(self, frame: U8) -> F64:
+        """The pinhole camera matrix used for head pose on frames of this size."""
         h, w = frame.shape[:2]
         if self._camera is None or self._camera_size != (w, h):
             self._camera = camera_matrix(w, h, self._opts.camera_hfov_deg)
@@ -197,7 +198,7 @@ class FacePipeline:
         eyes = self._iris.run(frame, eye_rois(pts))
         t2 = time.perf_counter()
         times.iris = (t2 - t1) * 1e3
-        pose = head_pose(pts, self._camera_for(frame))
+        pose = head_pose(pts, self.camera_for(frame))
         t3 = time.perf_counter()
         times.pose = (t3 - t2) * 1e3
         openness = (eye_openness(eyes[0]), eye_openness(eyes[1]))
