@@ -51,10 +51,11 @@ def face_to_json(face: FaceAnalysis) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    image = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
-    if image is None:
+    loaded = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
+    if loaded is None:
         print(f"edge-agent: cannot read image {args.image}", file=sys.stderr)
         return 2
+    image = np.asarray(loaded, np.uint8)
     pipeline = FacePipeline.from_settings(VisionSettings(), models_dir=args.models_dir)
     faces = pipeline.analyse_image(image, max_faces=args.max_faces)
     if args.json:
