@@ -107,6 +107,9 @@ class CanSource(Source):
             stop.set()
             await asyncio.wait({done})  # the thread ends within RECV_TIMEOUT_S
             raise
+        finally:
+            # ``done`` is resolved by the thread's last statement: this join does not block.
+            thread.join(timeout=1.0)
 
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         """Open, read, decode until ``stop``; reopen a lost adapter. Runs in its own thread."""
