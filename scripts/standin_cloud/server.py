@@ -84,6 +84,7 @@ class CloudServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
+        self._server.force_exit = True  # do not wait for in-flight (e.g. "slow") requests
         self._thread.join(timeout=10)
         self._sock.close()
 

@@ -6,11 +6,13 @@ and ``scripts/`` on ``sys.path``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ if str(REPO / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO / "scripts"))
 
 import httpx  # noqa: E402
+from standin_cloud import CloudConfig  # noqa: E402
 
 from agent.config import CloudSettings  # noqa: E402
 from agent.events import (  # noqa: E402
@@ -38,9 +41,10 @@ from agent.events import (  # noqa: E402
 )
 from agent.store.api import Attachment  # noqa: E402
 from agent.ulid import new_ulid  # noqa: E402
-from standin_cloud import CloudConfig  # noqa: E402
 
-IDENTITY = DeviceIdentity(device_source="862798050833538", account_ulid="01GXRRKM43W02X5JZDSMZHAJJY")
+IDENTITY = DeviceIdentity(
+    device_source="862798050833538", account_ulid="01GXRRKM43W02X5JZDSMZHAJJY"
+)
 CLIENT_ID = "device-under-test"
 CLIENT_SECRET = "Uplink-Test-Secret-9f3b"  # must never show up in logs or diagnostics
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -200,3 +204,16 @@ def env_with_scripts() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "scripts"), str(REPO)])
     return env
+
+
+async def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> float:
+    """Poll ``predicate`` (in a thread: it may do blocking I/O) until true; return the time it took."""
+    start = time.monotonic()
+    async with asyncio.timeout(timeout_s):
+        while not await asyncio.to_thread(predicate):  # noqa: ASYNC110 (polling another process)
+            await asyncio.sleep(0.02)
+    return time.monotonic() - start
+
+
+def revoke_tokens(url: str) -> None:
+    httpx.post(f"{url}/admin/revoke-tokens", timeout=5).raise_for_status()

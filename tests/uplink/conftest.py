@@ -10,10 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from backbone_factory import IDENTITY, cloud_config  # noqa: E402
-from standin_cloud import CloudServer  # noqa: E402
+from backbone_factory import IDENTITY, cloud_config
+from standin_cloud import CloudServer
 
-from agent.store.outbox import Outbox  # noqa: E402
+from agent.store.outbox import Outbox
 
 
 @pytest.fixture

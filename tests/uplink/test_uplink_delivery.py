@@ -7,7 +7,6 @@ import json
 import logging
 import random
 import sqlite3
-import time
 
 import pytest
 from backbone_factory import (
@@ -19,9 +18,11 @@ from backbone_factory import (
     deliveries,
     invalid_telemetry,
     latest,
+    revoke_tokens,
     stats,
     telemetry,
     vision_with_files,
+    wait_until,
 )
 from standin_cloud import CloudServer
 
@@ -158,9 +159,7 @@ async def test_a_revoked_token_is_replaced_once_and_the_call_retried(
     outbox.append_many([telemetry(1)])
     async with Uplink(cloud_settings(cloud.url), outbox) as uplink:
         await uplink.drain()
-        import httpx
-
-        httpx.post(f"{cloud.url}/admin/revoke-tokens", timeout=5).raise_for_status()
+        await asyncio.to_thread(revoke_tokens, cloud.url)
         await asyncio.sleep(0.01)
         outbox.append_many([telemetry(2)])
         result = await uplink.drain()
@@ -196,12 +195,9 @@ async def test_429_waits_for_retry_after_then_delivers(cloud: CloudServer, outbo
     outbox.append_many([telemetry(i) for i in range(3)])
     add_fault(cloud.url, kind="429", count=1, retry_after=0.7, paths=["/events"])
     uplink = Uplink(cloud_settings(cloud.url, backoff_initial_s=0.01), outbox)
-    started = time.monotonic()
     task = asyncio.create_task(uplink.run())
     try:
-        while stats(cloud.url)["events"] < 3:
-            await asyncio.sleep(0.02)
-        elapsed = time.monotonic() - started
+        elapsed = await wait_until(lambda: stats(cloud.url)["events"] == 3)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -222,9 +218,8 @@ async def test_errors_and_dropped_connections_are_retried_until_delivered(
     uplink = Uplink(cloud_settings(cloud.url, batch_size=20), outbox)
     task = asyncio.create_task(uplink.run())
     try:
-        async with asyncio.timeout(20):
-            while _pending(outbox) or outbox.stats().in_flight:
-                await asyncio.sleep(0.02)
+        await wait_until(lambda: stats(cloud.url)["events"] == 40, timeout_s=20)
+        await wait_until(lambda: _pending(outbox) + outbox.stats().in_flight == 0)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -245,9 +240,7 @@ async def test_run_wakes_on_notify_instead_of_waiting_for_the_poll(
         assert uplink.diagnostics()["state"] == "idle"
         outbox.append_many([telemetry(1)])
         uplink.notify()
-        async with asyncio.timeout(3):
-            while stats(cloud.url)["events"] < 1:
-                await asyncio.sleep(0.02)
+        await wait_until(lambda: stats(cloud.url)["events"] == 1, timeout_s=3)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -261,9 +254,7 @@ async def test_cancelling_run_mid_request_hands_the_rows_back(
     add_fault(cloud.url, kind="slow", count=1, delay_s=3, paths=["/events"])
     uplink = Uplink(cloud_settings(cloud.url), outbox)
     task = asyncio.create_task(uplink.run())
-    async with asyncio.timeout(3):
-        while stats(cloud.url)["faults"]["slow"] == 0:
-            await asyncio.sleep(0.02)
+    await wait_until(lambda: stats(cloud.url)["faults"]["slow"] == 1, timeout_s=3)
     assert outbox.stats().in_flight == 10
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -279,9 +270,7 @@ async def test_wrong_secret_keeps_retrying_and_never_leaks_secrets(
     uplink = Uplink(cloud_settings(cloud.url, client_secret=wrong), outbox)
     task = asyncio.create_task(uplink.run())
     try:
-        async with asyncio.timeout(5):
-            while uplink.diagnostics()["retries"] < 3:
-                await asyncio.sleep(0.02)
+        await wait_until(lambda: uplink.diagnostics()["retries"] >= 3, timeout_s=5)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
