@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from agent.errors import StorageError
 from agent.events import Event, FileRef
+
+
+class DiskFullError(StorageError):
+    """The filesystem (or SQLite) ran out of space; nothing already committed was lost."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ class OutboxStats:
     max_bytes: int = 0  # the cap
     over_cap: bool = False  # only alarms (and rows in flight) left and still above the cap
     recovered_in_flight: int = 0  # rows found in flight at open (crash) and made pending again
+    disk_full: bool = False  # the disk filled: new events refused, the uplink can still drain
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Final
 
 from agent.errors import StorageError
+from agent.store.api import DiskFullError
 from agent.store.files import DIR_MODE, FILE_MODE, fsync_dir
 from agent.store.migrations import migrate
 
@@ -27,10 +28,10 @@ LOCK_NAME: Final = "outbox.lock"
 FILES_DIR: Final = "files"
 CORRUPT_MARK: Final = ".corrupt-"
 
+SQLITE_HEADER: Final = b"SQLite format 3\x00"
 SQLITE_CORRUPT: Final = 11
 SQLITE_FULL: Final = 13
 SQLITE_NOTADB: Final = 26
-SQLITE_IOERR: Final = 10
 
 # WAL keeps readers off the writer; FULL fsyncs the WAL at every commit (ignition off is a
 # power cut). The WAL is truncated back to this size after a checkpoint.
@@ -50,7 +51,7 @@ def storage_error(exc: sqlite3.Error, what: str) -> StorageError:
     """One readable :class:`StorageError` for a SQLite failure; disk full is said plainly."""
     code = error_code(exc)
     if code == SQLITE_FULL:
-        return StorageError(f"disk full: {what}: the outbox database cannot grow ({exc})")
+        return DiskFullError(f"disk full: {what}: the outbox database cannot grow ({exc})")
     return StorageError(f"{what}: {exc}")
 
 
@@ -86,6 +87,12 @@ def connect(db: Path) -> sqlite3.Connection:
     """Open (creating if needed), configure, check and migrate. Raises CorruptDatabaseError."""
     if not db.exists():
         os.close(os.open(db, os.O_WRONLY | os.O_CREAT, FILE_MODE))  # -wal/-shm inherit 0600
+    # Judge the header before SQLite sees the file: on a garbage file it would otherwise
+    # discard a leftover -wal on close, which a technician may want to look at.
+    with db.open("rb") as f:
+        header = f.read(len(SQLITE_HEADER))
+    if header and header != SQLITE_HEADER:
+        raise CorruptDatabaseError("file is not a database (bad header)")
     conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     try:
         _configure(conn)

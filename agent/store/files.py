@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import StorageError
+from agent.store.api import DiskFullError
 
 log = logging.getLogger(__name__)
 
@@ -184,5 +185,57 @@ def disk_usage(root: Path) -> int:
 
 def _storage_error(exc: OSError, what: str) -> StorageError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StorageError(f"disk full: {what}: {exc.strerror}")
+        return DiskFullError(f"disk full: {what}: {exc.strerror}")
     return StorageError(f"{what}: {exc}")
+
+
+class Reserve:
+    """A file holding ``size`` bytes of disk for the day the disk fills (see the outbox)."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+        self.released = False
+
+    def ensure(self) -> bool:
+        """Make sure the reserve is in place; False if the disk has no room for it yet."""
+        if self.size <= 0:
+            return True
+        if not self.released:
+            try:
+                if self.path.stat().st_size >= self.size:
+                    return True
+            except FileNotFoundError:
+                pass
+        else:
+            # Hysteresis: take the reserve back only if as much again stays free after it,
+            # or the first write would fill the disk and lend it out again.
+            st = os.statvfs(self.path.parent)
+            if st.f_bavail * st.f_frsize < 2 * self.size:
+                return False
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            try:
+                os.posix_fallocate(fd, 0, self.size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self.path.unlink(missing_ok=True)
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise _storage_error(exc, "cannot create the outbox disk reserve") from exc
+            if not self.released:
+                log.error("disk full: no room for the %d-byte outbox reserve", self.size)
+                self.released = True
+            return False
+        if self.released:
+            log.warning("outbox: disk space is back; reserve restored, accepting events again")
+        self.released = False
+        return True
+
+    def release(self, why: str) -> None:
+        if self.released or self.size <= 0:
+            return
+        self.released = True
+        self.path.unlink(missing_ok=True)
+        log.error("%s; released the %d-byte reserve so the uplink can drain", why, self.size)

@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Final
 from agent.errors import StorageError
 from agent.events import DeviceIdentity, Event, Priority, to_envelope
 from agent.store import database, files
-from agent.store.api import Attachment, DeadLetter, OutboxStats, StoredEvent, StoredFile
+from agent.store.api import (
+    Attachment,
+    DeadLetter,
+    DiskFullError,
+    OutboxStats,
+    StoredEvent,
+    StoredFile,
+)
 
 if TYPE_CHECKING:
     from agent.config import StorageSettings
@@ -51,6 +58,11 @@ EVICTION_ORDER: Final[tuple[Priority, ...]] = (
 DEAD_LETTER_KEEP: Final = 1000  # newest kept; older ones pruned so they cannot fill the disk
 MAX_ERROR_CHARS: Final = 2000
 _EVICT_CHUNK: Final = 512
+# Space set aside on the filesystem: released when the disk fills so the uplink can still
+# claim and ack (every write, a delete too, needs room in the WAL); new events are refused
+# until it can be put back.
+RESERVE_NAME: Final = "outbox.reserve"
+DEFAULT_RESERVE_BYTES: Final = 8 * 1024 * 1024  # > the WAL at auto-checkpoint (~4 MiB)
 EVICTION_LOG_INTERVAL_S: Final = 60.0  # a full outbox evicts at every commit: log a summary
 
 AttachmentsFor = tuple[Event, Sequence[Attachment]]
@@ -90,9 +102,15 @@ class Outbox:
     """
 
     def __init__(
-        self, data_dir: Path, identity: DeviceIdentity, *, max_bytes: int = 512 * 1024 * 1024
+        self,
+        data_dir: Path,
+        identity: DeviceIdentity,
+        *,
+        max_bytes: int = 512 * 1024 * 1024,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
     ) -> None:
         self._dir = data_dir
+        self._reserve = files.Reserve(data_dir / RESERVE_NAME, reserve_bytes)
         self._db = data_dir / database.DB_NAME
         self._files = data_dir / database.FILES_DIR
         self._identity = identity
@@ -122,6 +140,7 @@ class Outbox:
             if orphans:
                 log.info("removed %d orphaned outbox file(s) left by an interrupted write", orphans)
             self._enforce_cap_now()
+            self._reserve.ensure()
         except BaseException:
             self._close_quietly()
             raise
@@ -198,9 +217,14 @@ class Outbox:
         """
         results: list[int | StorageError] = []
         accepted: list[tuple[int, Event, _Staged]] = []
+        self._check_room()
         for i, (event, attachments) in enumerate(items):
             try:
                 staged = self._stage(attachments)
+            except DiskFullError as exc:
+                self._disk_full(exc)
+                results.append(exc)
+                continue
             except StorageError as exc:
                 results.append(exc)
                 continue
@@ -311,6 +335,7 @@ class Outbox:
                             path=files.location(self._files, bucket, key),
                             content_type=ctype, size=size, uploaded=bool(uploaded),
                         ))  # fmt: skip
+            self._checkpoint_if_disk_full()
         rows.sort(key=lambda r: (r[3], r[0]))
         return [
             StoredEvent(
@@ -325,6 +350,7 @@ class Outbox:
             self._check_open()
             with self._transaction("cannot mark file uploaded") as conn:
                 conn.execute("UPDATE files SET uploaded = 1 WHERE id = ?", (file_id,))
+            self._checkpoint_if_disk_full()
 
     def ack(self, row_ids: Sequence[int]) -> None:
         """The cloud has them: delete the rows and their files. Unknown ids are ignored."""
@@ -350,6 +376,7 @@ class Outbox:
                     " WHERE state = 1 AND id IN (SELECT value FROM json_each(?))",
                     (json.dumps(list(row_ids)),),
                 )
+            self._checkpoint_if_disk_full()
 
     def dead_letter(self, row_id: int, error: str) -> None:
         """The cloud refused the event as invalid: keep it aside with the error, never re-send
@@ -386,6 +413,7 @@ class Outbox:
             return read_stats(
                 self._conn, self._dir, max_bytes=self._max_bytes, used_bytes=self._used(),
                 over_cap=self._over_cap, recovered_in_flight=self._recovered,
+                disk_full=self._reserve.released,
             )  # fmt: skip
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
@@ -405,7 +433,10 @@ class Outbox:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
-            raise database.storage_error(exc, what) from exc
+            error = database.storage_error(exc, what)
+            if isinstance(error, DiskFullError):
+                self._disk_full(error)
+            raise error from exc
         except BaseException:
             self._rollback()
             raise
@@ -416,6 +447,31 @@ class Outbox:
                 self._conn.execute("ROLLBACK")
             except sqlite3.Error as exc:  # SQLite may already have rolled back (disk full)
                 log.debug("rollback: %s", exc)
+
+    def _disk_full(self, exc: DiskFullError) -> None:
+        """Lend the reserve to the uplink and keep the WAL from needing new space."""
+        self._reserve.release(str(exc))
+        self._checkpoint_if_disk_full()
+
+    def _checkpoint_if_disk_full(self) -> None:
+        """While the disk is full, fold the WAL back after every write and truncate it: the
+        WAL never holds more than one transaction, and its space goes back to the filesystem
+        (the reserve pays for the fold's own growth of the database file)."""
+        if not self._reserve.released:
+            return
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error as exc:
+                log.warning("outbox checkpoint on a full disk failed: %s", exc)
+
+    def _check_room(self) -> None:
+        """Refuse new events while the disk-full reserve is spent (and cannot be put back)."""
+        if not self._reserve.ensure():
+            raise DiskFullError(
+                "disk full: the outbox refuses new events until space frees"
+                " (its reserve is lent to the uplink to drain)"
+            )
 
     def _check_open(self) -> None:
         if self._lock_fd is None:
@@ -525,10 +581,15 @@ class Outbox:
                       "alarms", self._max_bytes)
         self._over_cap = over_cap
         self._maybe_vacuum()
+        self._checkpoint_if_disk_full()
+        if self._reserve.released:
+            self._reserve.ensure()
 
     def _maybe_vacuum(self) -> None:
+        """Give free pages back to the filesystem when there are many (or the disk is full)."""
         free_pages = int(self._conn.execute("PRAGMA freelist_count").fetchone()[0])
-        if free_pages * self._page_size > max(self._max_bytes // 16, 64 * 1024):
+        threshold = 0 if self._reserve.released else max(self._max_bytes // 16, 64 * 1024)
+        if free_pages and free_pages * self._page_size > threshold:
             try:  # executescript steps it to the end (execute() frees one page per call)
                 self._conn.executescript("PRAGMA incremental_vacuum")
             except sqlite3.Error as exc:
@@ -566,6 +627,7 @@ def read_stats(
     used_bytes: int | None = None,
     over_cap: bool = False,
     recovered_in_flight: int = 0,
+    disk_full: bool = False,
 ) -> OutboxStats:
     """The counts behind :meth:`Outbox.stats`, from any connection (the diag's read-only one)."""
     pending = {
@@ -593,6 +655,7 @@ def read_stats(
         max_bytes=max_bytes,
         over_cap=over_cap or used_bytes > max_bytes,
         recovered_in_flight=recovered_in_flight,
+        disk_full=disk_full,
     )
 
 

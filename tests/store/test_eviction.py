@@ -3,6 +3,7 @@ alarms never. Evictions are counted per lane and survive a restart."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from agent.events import Priority
@@ -61,7 +62,7 @@ def test_lanes_are_evicted_in_order_and_alarms_never(data_dir: Path) -> None:
             alarms += 10
             history.append(_pending(box))
             assert alarms < 2000, "the cap never filled"
-        for before, after in zip(history, history[1:], strict=False):
+        for before, after in itertools.pairwise(history):
             for k, lane in enumerate(EVICTION_ORDER):
                 if after[lane] < before[lane]:  # a lane shrinks only once earlier ones are empty
                     assert all(after[earlier] == 0 for earlier in EVICTION_ORDER[:k]), (

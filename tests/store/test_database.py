@@ -1,0 +1,89 @@
+"""A corrupt outbox database is moved aside and a fresh one keeps the agent recording."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+from pathlib import Path
+
+from agent.store.api import Attachment
+from agent.store.outbox import Outbox
+from tests.store.events_factory import IDENTITY, alarm, periodic, vision
+
+DB = "outbox.sqlite3"
+
+
+def _corrupt_names(data_dir: Path) -> list[str]:
+    return sorted(p.name for p in data_dir.iterdir() if p.name.startswith(f"{DB}.corrupt-"))
+
+
+def _fill(data_dir: Path, n: int = 2000) -> None:
+    with Outbox(data_dir, IDENTITY) as box:
+        box.append_many([periodic(i) for i in range(n)])
+
+
+def _assert_fresh_outbox_works(box: Outbox) -> None:
+    assert box.stats().pending == {}
+    assert box.append(alarm(1)) == 1  # the sequence starts over in the fresh database
+    (event,) = box.claim(5)
+    box.ack([event.row_id])
+    assert box.stats().in_flight == 0
+
+
+def test_a_file_that_is_not_a_database_is_quarantined(data_dir: Path) -> None:
+    _fill(data_dir, 10)
+    garbage = b"this is not sqlite at all " * 200
+    (data_dir / DB).write_bytes(garbage)
+    (data_dir / f"{DB}-wal").write_bytes(b"stale wal")
+    with Outbox(data_dir, IDENTITY) as box:
+        (moved,) = box.quarantined_at_open
+        assert moved.name.startswith(f"{DB}.corrupt-")
+        assert moved.read_bytes() == garbage  # kept byte for byte for a technician
+        assert Path(f"{moved}-wal").read_bytes() == b"stale wal"
+        assert box.stats().quarantined == (moved.name,)
+        _assert_fresh_outbox_works(box)
+
+
+def test_a_database_failing_quick_check_is_quarantined(data_dir: Path) -> None:
+    _fill(data_dir)
+    db = data_dir / DB
+    size = db.stat().st_size
+    page = 4096
+    rng = random.Random(7)
+    with db.open("r+b") as f:  # page 1 (header, schema) intact; b-tree pages scribbled over
+        for n in range(3, size // page, 4):
+            f.seek(n * page)
+            f.write(rng.randbytes(page))
+    with Outbox(data_dir, IDENTITY) as box:
+        assert len(box.quarantined_at_open) == 1
+        _assert_fresh_outbox_works(box)
+    with sqlite3.connect(data_dir / DB) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_files_of_a_quarantined_database_are_moved_aside_with_it(data_dir: Path) -> None:
+    event = vision(1, with_file=True)
+    with Outbox(data_dir, IDENTITY) as box:
+        box.append(event, [Attachment(event.files[0], b"evidence")])
+    (data_dir / DB).write_bytes(os.urandom(8192))
+    with Outbox(data_dir, IDENTITY) as box:
+        (moved,) = box.quarantined_at_open
+        suffix = moved.name[len(DB):]
+        aside = data_dir / f"files{suffix}"
+        assert (aside / "v3-device-faces" / event.files[0].filename).read_bytes() == b"evidence"
+        assert [p for p in (data_dir / "files").rglob("*") if p.is_file()] == []
+        _assert_fresh_outbox_works(box)
+
+
+def test_quarantined_databases_stay_listed_but_are_not_moved_again(data_dir: Path) -> None:
+    _fill(data_dir, 5)
+    (data_dir / DB).write_bytes(b"\0" * 100 + b"junk" * 100)
+    with Outbox(data_dir, IDENTITY) as box:
+        first = box.stats().quarantined
+        box.append(alarm(1))
+    with Outbox(data_dir, IDENTITY) as box:
+        assert box.quarantined_at_open == ()
+        assert box.stats().quarantined == first
+        assert box.stats().pending == {0: 1}
+    assert len(_corrupt_names(data_dir)) == 1
