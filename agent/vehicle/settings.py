@@ -19,8 +19,9 @@ class FusionSettings(BaseModel):
     rpm_fresh_s: float = Field(5.0, gt=0)
     # Voltages, fuel and EV battery levels count as current while at most this old.
     level_fresh_s: float = Field(30.0, gt=0)
-    # Any CAN/OBD reading within this window = bus active = ignition on (last resort).
-    bus_activity_s: float = Field(5.0, gt=0)
+    # Any CAN/OBD reading within this window = bus active = ignition on (last resort). FMS
+    # broadcasts every 0.1-1 s and an ELM327 poll cycle takes ~1-2 s; 10 s rides out stalls.
+    bus_activity_s: float = Field(10.0, gt=0)
     # The envelope's ``fixed`` is true while the last valid fix is at most this old.
     fix_fresh_s: float = Field(3.0, gt=0)
     # The CAN total distance is authoritative while at most this old; GNSS integrates otherwise.

@@ -1,0 +1,81 @@
+"""Power cut / restore, low batteries and source faults as hardware events at exact seconds."""
+
+from __future__ import annotations
+
+from agent.events import HardwareDetail
+from agent.events import HardwareEventType as H
+from agent.rules import RuleThresholds, TelemetryEngine
+from agent.sources.readings import Signal, SourceHealth
+from agent.vehicle.inputs import StateInput
+from tests.rules.helpers import T0, kinds, replay, sig
+
+
+def quiet(**changes: object) -> TelemetryEngine:
+    th = RuleThresholds().with_changes(drivercoach_tracking=False, **changes)
+    return TelemetryEngine(th, host_boot_t=T0 - 60.0)
+
+
+def supply(profile: dict[int, float], until: int) -> list[StateInput]:
+    v = 12.6
+    out: list[StateInput] = []
+    for t in range(until + 1):
+        v = profile.get(t, v)
+        out.append(sig(t, Signal.VEHICLE_BATTERY_V, v, "power"))
+    return out
+
+
+def detail(s: object) -> HardwareDetail:
+    d = s.event.detail  # type: ignore[attr-defined]
+    assert isinstance(d, HardwareDetail)
+    return d
+
+
+def test_supply_below_5_25_v_for_2_s_is_a_power_cut_and_back_is_restored() -> None:
+    seen = replay(quiet(), supply({10: 0.3, 20: 12.5}, 30), until=30)
+    assert kinds(seen) == [(12, H.POWER_DISCONNECTED), (22, H.POWER_RESTORED)]
+    cut, back = detail(seen[0]), detail(seen[1])
+    assert cut.vehicle_battery_connected is False
+    assert cut.details == "supply 0.30 V"
+    assert cut.time_since_boot_ms == 72_000
+    assert back.vehicle_battery_connected is True
+
+
+def test_a_one_second_dip_is_not_a_power_cut() -> None:
+    assert replay(quiet(), supply({10: 0.3, 11: 12.5}, 30), until=30) == []
+
+
+def test_power_cut_debounce_changes_at_run_time() -> None:
+    e = quiet()
+    e.update_thresholds(e.thresholds.with_changes(power_cut_debounce_s=1.0))
+    assert kinds(replay(e, supply({10: 0.3}, 15), until=15)) == [(11, H.POWER_DISCONNECTED)]
+
+
+def test_low_vehicle_battery_after_60_s_once_per_episode_cranking_dips_ignored() -> None:
+    # Cranking dip to 9.8 V for 4 s, then a sagging battery at 11.5 V from t=100, recharged at
+    # t=300 (re-arms at 11.8 + 0.3 V), sagging again from t=400.
+    profile = {10: 9.8, 14: 12.6, 100: 11.5, 300: 13.9, 400: 11.6}
+    seen = replay(quiet(), supply(profile, 500), until=500)
+    assert kinds(seen) == [(160, H.LOW_VEHICLE_BATTERY), (460, H.LOW_VEHICLE_BATTERY)]
+    assert detail(seen[0]).details == "vehicle battery 11.50 V"
+
+
+def test_low_backup_battery() -> None:
+    cells = [sig(t, Signal.BACKUP_BATTERY_V, 4.1 if t < 50 else 3.4, "power") for t in range(200)]
+    assert kinds(replay(quiet(), cells, until=200)) == [(110, H.LOW_BACKUP_BATTERY)]
+
+
+def test_source_faults_and_restores() -> None:
+    health = [
+        SourceHealth(T0 + 0, "gnss", True),
+        SourceHealth(T0 + 5, "gnss", False, "/dev/ttyACM0 vanished"),
+        SourceHealth(T0 + 6, "gnss", False, "still gone"),
+        SourceHealth(T0 + 9, "can", False),
+        SourceHealth(T0 + 15, "gnss", True),
+        SourceHealth(T0 + 16, "camera", False),  # not this engine's business
+    ]
+    seen = replay(quiet(), health, until=20)
+    assert [(s.t, s.kind, detail(s).details) for s in seen] == [
+        (5, H.GNSS_FAULT, "gnss: fault: /dev/ttyACM0 vanished"),
+        (9, H.CAN_FAULT, "can: fault"),
+        (15, H.GNSS_FAULT, "gnss: restored"),
+    ]
