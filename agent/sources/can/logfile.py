@@ -1,0 +1,112 @@
+"""Read captured CAN traffic: candump logs (``-L`` and screen formats) and SLCAN captures.
+
+Accepted lines (blank lines and ``#`` comments are skipped, anything else is counted as bad):
+
+* ``(1436509052.249713) can0 18FEF100#FF003200FFFFFFFF``   candump -L / log file
+* ``(1436509052.249713)  can0  18FEF100   [8]  FF 00 32 ...`` candump -ta (timestamp optional)
+* ``T18FEF1008FF003200FFFFFFFF`` / ``t1238...``             SLCAN lines (as an adapter sends
+  them; a trailing 4-digit SLCAN timestamp is ignored), separated by ``\\r`` and/or ``\\n``
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.errors import SourceError
+
+_LOG = re.compile(
+    r"^\((?P<t>\d+(?:\.\d+)?)\)\s+\S+\s+(?P<id>[0-9A-Fa-f]{3}|[0-9A-Fa-f]{8})#(?P<data>R?[0-9A-Fa-f]*)$"
+)
+_SCREEN = re.compile(
+    r"^(?:\((?P<t>\d+(?:\.\d+)?)\)\s+)?\S+\s+(?P<id>[0-9A-Fa-f]{3}|[0-9A-Fa-f]{8})\s+"
+    r"\[(?P<dlc>\d)\]\s*(?P<data>(?:[0-9A-Fa-f]{2}\s*)*)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    t: float | None
+    can_id: int
+    extended: bool
+    data: bytes
+
+
+def parse_slcan_line(line: str) -> Frame | None:
+    """One SLCAN frame line (``T``/``t`` data frames); ``None`` if it is not one."""
+    if not line:
+        return None
+    kind = line[0]
+    if kind == "T":
+        id_len, extended = 8, True
+    elif kind == "t":
+        id_len, extended = 3, False
+    else:
+        return None
+    try:
+        can_id = int(line[1 : 1 + id_len], 16)
+        dlc = int(line[1 + id_len])
+        hexdata = line[2 + id_len : 2 + id_len + 2 * dlc]
+        if dlc > 8 or len(hexdata) != 2 * dlc:
+            return None
+        return Frame(None, can_id, extended, bytes.fromhex(hexdata))
+    except (ValueError, IndexError):
+        return None
+
+
+def parse_line(line: str) -> Frame | None:
+    """A frame from one line of any accepted format, ``None`` if the line is not a frame."""
+    line = line.strip()
+    if line[:1] in ("T", "t"):
+        return parse_slcan_line(line)
+    m = _LOG.match(line)
+    if m:
+        data = m["data"]
+        if data.startswith("R") or len(data) % 2:
+            return None  # remote frame / odd nibble count: nothing to decode
+        ident = m["id"]
+        return Frame(float(m["t"]), int(ident, 16), len(ident) == 8, bytes.fromhex(data))
+    m = _SCREEN.match(line)
+    if m:
+        data = bytes.fromhex(m["data"].replace(" ", ""))
+        if len(data) != int(m["dlc"]):
+            return None
+        ident = m["id"]
+        t = float(m["t"]) if m["t"] else None
+        return Frame(t, int(ident, 16), len(ident) == 8, data)
+    return None
+
+
+@dataclass(slots=True)
+class ReadStats:
+    lines: int = 0
+    frames: int = 0
+    bad_lines: int = 0
+
+
+def iter_frames(lines: Iterable[str], stats: ReadStats | None = None) -> Iterator[Frame]:
+    stats = stats if stats is not None else ReadStats()
+    for raw in lines:
+        for line in raw.replace("\r", "\n").split("\n"):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            stats.lines += 1
+            frame = parse_line(text)
+            if frame is None:
+                stats.bad_lines += 1
+                continue
+            stats.frames += 1
+            yield frame
+
+
+def read_frames(path: Path, stats: ReadStats | None = None) -> Iterator[Frame]:
+    """Frames of a capture file, in file order."""
+    try:
+        handle = path.open(encoding="ascii", errors="replace", newline="")
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc}") from exc
+    with handle:
+        yield from iter_frames(handle, stats)
