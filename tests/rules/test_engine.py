@@ -70,7 +70,7 @@ def test_thresholds_refuse_out_of_range_values_at_run_time() -> None:
 
 
 def test_every_group_switch_maps_to_events() -> None:
-    assert {g for g in EVENT_GROUP.values()} == set(Group)
+    assert set(EVENT_GROUP.values()) == set(Group)
     for always_on in (
         T.IGNITION_ON,
         T.SOS,
