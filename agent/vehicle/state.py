@@ -18,10 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.events import ConnectionType, VehicleContext
-from agent.rules.settings import RuleThresholds
 from agent.sources.readings import (
     FixMode,
     GnssFix,
@@ -33,6 +32,9 @@ from agent.sources.readings import (
 from agent.vehicle.inputs import NetworkStatus, RelayStatus, StateInput
 from agent.vehicle.odometer import GnssOdometer
 from agent.vehicle.settings import FusionSettings
+
+if TYPE_CHECKING:  # agent.rules imports this module; import its settings lazily
+    from agent.rules.settings import RuleThresholds
 
 # Sources whose readings mean "the vehicle bus is talking" (ignition inference, last resort).
 BUS_SOURCES = frozenset({"can", "obd"})
@@ -68,7 +70,11 @@ class VehicleState:
         settings: FusionSettings | None = None,
         odometer_m: float = 0.0,
     ) -> None:
-        self.thresholds = thresholds or RuleThresholds()
+        if thresholds is None:
+            from agent.rules.settings import RuleThresholds
+
+            thresholds = RuleThresholds()
+        self.thresholds = thresholds
         self.settings = settings or FusionSettings()
         self.now: float = 0.0
         self.started_t: float | None = None
