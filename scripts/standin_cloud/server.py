@@ -40,14 +40,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(config: CloudConfig, access_log: bool = False) -> uvicorn.Server:
+def make_server(
+    config: CloudConfig, access_log: bool = False, graceful_s: float = 2.0
+) -> uvicorn.Server:
     uv_config = uvicorn.Config(
         create_app(config),
         http=_TransportH11,
         lifespan="on",
         log_level="warning",
         access_log=access_log,
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=graceful_s,
     )
     return uvicorn.Server(uv_config)
 
@@ -59,7 +61,8 @@ class CloudServer:
         self.config = config
         self._sock = bind(host, port)
         self.host, self.port = self._sock.getsockname()[:2]
-        self._server = make_server(config)
+        # Tests stop it often: do not wait long for in-flight (e.g. "slow") requests.
+        self._server = make_server(config, graceful_s=0.3)
         self._thread = threading.Thread(target=self._run, name="standin-cloud", daemon=True)
 
     @property
@@ -84,7 +87,6 @@ class CloudServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._server.force_exit = True  # do not wait for in-flight (e.g. "slow") requests
         self._thread.join(timeout=10)
         self._sock.close()
 
