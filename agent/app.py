@@ -1,13 +1,181 @@
-"""Composition root: builds the components from config and runs them under one TaskGroup."""
+"""Composition root: builds the components from config and runs them under one TaskGroup.
+
+Data flows one way: sources → vehicle state + rules (pure) → events → outbox → uplink. The
+driver-monitoring loop feeds the same outbox. Everything blocking (serial, SQLite, inference,
+encoding) runs in threads; this module only wires and schedules.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from agent.config import load_config
+import psutil
+
+from agent import sdnotify
+from agent.config import AgentConfig, load_config
+from agent.errors import StorageError
+from agent.events import Event, HardwareEventType
+from agent.rules.engine import TelemetryEngine
+from agent.sources.factory import build_sources
+from agent.sources.readings import Reading, Source
+from agent.store.api import Attachment
+from agent.store.outbox import Outbox
+from agent.store.writer import OutboxWriter
+from agent.uplink.uplink import Uplink
+from agent.vehicle.odometer import JsonOdometerStore
+from agent.vehicle.state import VehicleState
+
+log = logging.getLogger("agent")
+
+TICK_S = 1.0  # time-driven rules (periodic tracking, debounces) run this often
+ODOMETER_SAVE_S = 30.0
+
+
+class Agent:
+    """The running agent. ``await run(stop)`` until ``stop`` is set, then shuts down cleanly."""
+
+    def __init__(self, config: AgentConfig, sources: Sequence[Source] | None = None) -> None:
+        self.config = config
+        self.identity = config.device.identity()
+        self._sources = list(sources) if sources is not None else None
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._odometer = JsonOdometerStore(config.storage.data_dir / "odometer.json")
+        try:
+            odometer_m = self._odometer.load() or 0.0
+        except StorageError as exc:
+            log.error("%s; odometer restarts from 0", exc)
+            odometer_m = 0.0
+        self.engine = TelemetryEngine(
+            config.rules,
+            state=VehicleState(config.rules, odometer_m=odometer_m),
+            host_boot_t=psutil.boot_time(),
+        )
+        self.outbox: Outbox | None = None
+        self.writer: OutboxWriter | None = None
+        self.uplink: Uplink | None = None
+
+    # --- producing events ------------------------------------------------------------------
+
+    def publish(self, events: Sequence[Event], attachments: Sequence[Attachment] = ()) -> None:
+        """Queue events for durable storage, in order, without blocking the caller."""
+        writer, uplink = self.writer, self.uplink
+        assert writer is not None, "publish() before run()"
+        assert uplink is not None, "publish() before run()"
+        for i, event in enumerate(events):
+            task = asyncio.create_task(writer.put(event, attachments if i == 0 else ()))
+            self._pending.add(task)
+            task.add_done_callback(self._put_done)
+            task.add_done_callback(lambda _t: uplink.notify())
+
+    def _put_done(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The outbox raised (disk full...): the event is lost to the cloud; say so loudly.
+            log.error("event not stored: %s", task.exception())
+
+    def on_reading(self, reading: Reading) -> None:
+        events = self.engine.step(reading)
+        if events:
+            self.publish(events)
+
+    def hardware(self, kind: HardwareEventType, details: str = "") -> None:
+        self.publish([self.engine.hardware_event(time.time(), kind, details)])
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        cfg = self.config
+        self.outbox = await asyncio.to_thread(Outbox.from_settings, cfg.storage, self.identity)
+        self.writer = OutboxWriter.from_settings(self.outbox, cfg.storage)
+        self.writer.start()
+        self.uplink = Uplink.from_config(cfg, self.outbox)
+        sources = self._sources if self._sources is not None else build_sources(cfg.vehicle)
+
+        version = f"edge-agent {self.identity.firmware_version}"
+        self.publish(self.engine.boot(time.time(), details=version))
+        for path in self.outbox.quarantined_at_open:
+            self.hardware(HardwareEventType.STORAGE_FAULT, f"corrupt database moved aside: {path}")
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                workers = [tg.create_task(self.uplink.run(), name="uplink")]
+                workers += [
+                    tg.create_task(src.run(self.on_reading), name=f"source:{src.name}")
+                    for src in sources
+                ]
+                workers.append(tg.create_task(self._tick_loop(), name="tick"))
+                sdnotify.notify("READY=1")
+                log.info(
+                    "agent running: device %s, cloud %s, sources %s",
+                    self.identity.device_source, cfg.cloud.url, [s.name for s in sources] or "none",
+                )  # fmt: skip
+                await stop.wait()
+                sdnotify.notify("STOPPING=1")
+                self.publish(
+                    [self.engine.hardware_event(time.time(), HardwareEventType.AGENT_STOPPING)]
+                )
+                for w in workers:
+                    if w.get_name() != "uplink":
+                        w.cancel()
+                await self._flush()
+                # Give the uplink a moment to deliver the last events; the outbox keeps the rest.
+                await asyncio.sleep(0.5)
+                for w in workers:
+                    w.cancel()
+        finally:
+            await self._shutdown()
+
+    async def _tick_loop(self) -> None:
+        watchdog = sdnotify.watchdog_interval_s()
+        last_save = last_dog = time.monotonic()
+        while True:
+            await asyncio.sleep(TICK_S)
+            events = self.engine.tick(time.time())
+            if events:
+                self.publish(events)
+            now = time.monotonic()
+            if now - last_save >= ODOMETER_SAVE_S:
+                last_save = now
+                await asyncio.to_thread(self._odometer.save, self.engine.state.odometer_m)
+            if watchdog is not None and now - last_dog >= watchdog:
+                last_dog = now
+                sdnotify.notify("WATCHDOG=1")
+
+    async def _flush(self) -> None:
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def _shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._flush()
+        if self.writer is not None:
+            await self.writer.close()
+        await asyncio.to_thread(self._odometer.save, self.engine.state.odometer_m)
+        if self.outbox is not None:
+            await asyncio.to_thread(self.outbox.close)
+        log.info("agent stopped")
+
+
+async def _main(config: AgentConfig, duration: float | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+    await Agent(config).run(stop)
 
 
 def run_agent(config_path: Path | None, duration: float | None = None) -> int:
-    """Entry point of ``edge-agent run`` (wired up as the components land)."""
-    load_config(config_path)
+    """Entry point of ``edge-agent run``."""
+    config = load_config(config_path)
+    logging.getLogger().setLevel(config.log.level.upper())
+    asyncio.run(_main(config, duration))
     return 0

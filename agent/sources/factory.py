@@ -1,0 +1,18 @@
+"""The one place where each vehicle source's backend is chosen from config (python-can style)."""
+
+from __future__ import annotations
+
+from agent.sources.readings import Source
+from agent.sources.settings import VehicleSettings
+
+
+def build_sources(settings: VehicleSettings) -> list[Source]:
+    """Every configured source; a backend of ``"none"`` is left out."""
+    sources: list[Source] = []
+    if settings.can.backend != "none":
+        from agent.sources.can.source import CanSource
+
+        can = CanSource.from_settings(settings.can)
+        if can is not None:
+            sources.append(can)
+    return sources
