@@ -653,7 +653,10 @@ def read_stats(
         quarantined=database.quarantined_files(data_dir),
         used_bytes=used_bytes,
         max_bytes=max_bytes,
-        over_cap=over_cap or used_bytes > max_bytes,
+        # Over the cap "for good" only when nothing but alarms is left to evict.
+        over_cap=over_cap or (
+            used_bytes > max_bytes and all(p == Priority.ALARM for p in pending)
+        ),
         recovered_in_flight=recovered_in_flight,
         disk_full=disk_full,
     )

@@ -1,0 +1,101 @@
+"""``edge-agent diag outbox --config FILE [--json]``: what the outbox holds, lane by lane.
+
+Reads through a read-only connection, so it is safe while the agent runs (WAL readers never
+block the writer) and changes nothing: rows in flight stay in flight, nothing is recovered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.config import load_config
+from agent.events import Priority
+from agent.store import database
+from agent.store.api import DeadLetter, OutboxStats
+from agent.store.outbox import RESERVE_NAME, open_read_only, read_dead_letters, read_stats
+
+DEAD_LETTERS_SHOWN = 50
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None, help="TOML config file")
+    parser.add_argument("--json", action="store_true", help="one JSON document instead of text")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    data_dir = cfg.storage.data_dir
+    conn = open_read_only(data_dir)
+    try:
+        stats = read_stats(conn, data_dir, max_bytes=cfg.storage.max_bytes)
+        letters = read_dead_letters(conn, DEAD_LETTERS_SHOWN)
+    finally:
+        conn.close()
+    # The agent lends its disk reserve out when the disk fills (see docs/outbox.md).
+    stats = dataclasses.replace(stats, disk_full=not (data_dir / RESERVE_NAME).exists())
+    db = data_dir / database.DB_NAME
+    if args.json:
+        print(json.dumps(_as_json(db, stats, letters), indent=2))
+    else:
+        print(render(db, stats, letters))
+    return 0
+
+
+def _as_json(db: Path, stats: OutboxStats, letters: list[DeadLetter]) -> dict[str, Any]:
+    doc = dataclasses.asdict(stats)
+    doc["pending"] = {_lane(p): n for p, n in sorted(stats.pending.items())}
+    doc["evicted"] = {_lane(p): n for p, n in sorted(stats.evicted.items())}
+    doc["quarantined"] = list(stats.quarantined)
+    doc["database"] = str(db)
+    doc["dead_letter_list"] = [dataclasses.asdict(d) for d in letters]
+    return doc
+
+
+def render(db: Path, stats: OutboxStats, letters: list[DeadLetter]) -> str:
+    """The human-readable report (one screen)."""
+    out = [f"outbox         {db}", f"next sequence  {stats.next_sequence}", ""]
+    out.append(f"{'lane':<14}{'pending':>10}{'evicted':>10}")
+    for lane in Priority:
+        out.append(f"{_lane(lane):<14}{stats.pending.get(lane, 0):>10}"
+                   f"{stats.evicted.get(lane, 0):>10}")
+    out.append(f"{'in flight':<14}{stats.in_flight:>10}")
+    out.append("")
+    share = 100.0 * stats.used_bytes / stats.max_bytes if stats.max_bytes else 0.0
+    out.append(f"stored bytes   {_size(stats.used_bytes)} of the {_size(stats.max_bytes)} cap "
+               f"({share:.1f} %); on disk {_size(stats.bytes_on_disk)}")
+    flags = []
+    if stats.over_cap:
+        flags.append("OVER CAP (only alarms left to keep)")
+    if stats.disk_full:
+        flags.append("DISK FULL (the disk reserve is lent out; new events refused)")
+    out.append(f"state          {', '.join(flags) if flags else 'ok'}")
+    out.append(f"dead letters   {stats.dead_letters}")
+    for d in letters:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(d.failed_ms / 1000))
+        out.append(f"  seq {d.sequence_number} {d.ulid} {_lane(d.priority)} {when}: {d.error}")
+    if stats.dead_letters > len(letters):
+        out.append(f"  ... {stats.dead_letters - len(letters)} older not shown")
+    out.append(f"quarantined    {len(stats.quarantined)}")
+    out.extend(f"  {name}" for name in stats.quarantined)
+    return "\n".join(out)
+
+
+def _lane(priority: int) -> str:
+    try:
+        return Priority(priority).name
+    except ValueError:
+        return str(priority)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
