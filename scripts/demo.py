@@ -1,0 +1,226 @@
+"""The whole system on one machine: stand-in cloud + agent + simulated vehicle and driver.
+
+Started by ``scripts/demo`` (which does the set-up first). It starts the stand-in V3 cloud on a
+free loopback port, the vehicle simulator on pseudo-terminals (GNSS NMEA + SLCAN CAN), a
+real-face video as the driver camera when the models are built, and ``edge-agent run`` with a
+config pointing at all of them; then it asks the cloud, with the seed's own read API, what
+arrived and prints it. ``--duration SECONDS`` stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+CLIENT_ID, CLIENT_SECRET = "demo-device", "demo-secret"  # config/cloud-demo.toml
+DEVICE = "862798050833538"
+KIND = {1: "telemetry", 2: "vision", 3: "hardware"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> str:
+    """Read the child's stdout until a line starting with ``prefix`` (its value returned)."""
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                raise SystemExit(f"demo: {proc.args!r} exited with {proc.returncode}")
+            continue
+        if line.startswith(prefix):
+            return line[len(prefix) :].strip()
+    raise SystemExit(f"demo: no '{prefix}' line from {proc.args!r} within {timeout} s")
+
+
+def start(cmd: list[str], log: Path, **kw: Any) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+        stderr=log.open("w"), start_new_session=True, **kw,
+    )  # fmt: skip
+
+
+def stop(proc: subprocess.Popen[str] | None, timeout: float = 15.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def describe(event: dict[str, Any]) -> str:
+    kind = KIND.get(event.get("eventType", 0), "?")
+    when = datetime.fromtimestamp(event["timestamp"] / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
+    detail: dict[str, Any] = event.get(f"{kind}Event", {})
+    first = next(iter(detail.items()), ("", ""))
+    files = f" files={len(event['files'])}" if event.get("files") else ""
+    return (
+        f"{when} seq={event['sequenceNumber']:<4} {kind:<9} {first[0]}={first[1]}"
+        f" speed={event['speed']}km/h fix={event['fixed']} ign={event['ignitionON']}{files}"
+    )
+
+
+class CloudReader:
+    """The fleet user's side: the seed's own requests against the stand-in cloud."""
+
+    def __init__(self, base: str) -> None:
+        self.http = httpx.Client(base_url=base, timeout=10)
+        token = self.http.post(
+            "/auth/token", json={"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}
+        ).json()["accessToken"]
+        self.http.headers["Authorization"] = token
+        self.seen: set[str] = set()
+
+    def new_events(self, since: datetime) -> list[dict[str, Any]]:
+        now = datetime.now(UTC) + timedelta(seconds=1)
+        start = max(since, now - timedelta(minutes=59))
+        r = self.http.get(
+            f"/events/devices/{DEVICE}/events/search/time",
+            headers={
+                "inithour": start.strftime("%m/%d/%Y %H:%M:%S"),
+                "endhour": now.strftime("%m/%d/%Y %H:%M:%S"),
+            },
+        )
+        r.raise_for_status()
+        fresh = [e for e in r.json()["Events"] if e["ulid"] not in self.seen]
+        self.seen.update(e["ulid"] for e in fresh)
+        return sorted(fresh, key=lambda e: e["sequenceNumber"])
+
+
+class Vehicle:
+    def __init__(self, proc: subprocess.Popen[str], config: str) -> None:
+        self.proc, self.config = proc, config
+
+
+def start_vehicle(work: Path) -> Vehicle | None:
+    """The vehicle simulator on pseudo-terminals (filled in when scripts/simulate lands)."""
+    return None
+
+
+def start_driver_camera(work: Path) -> str:
+    """Config lines for a simulated driver camera (filled in when the DMS lands)."""
+    return ""
+
+
+def agent_config(work: Path, cloud: str, extra: str) -> Path:
+    cfg = work / "agent.toml"
+    cfg.write_text(
+        f"""# written by scripts/demo
+[device]
+device_source = "{DEVICE}"
+
+[cloud]
+url = "{cloud}"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+backoff_initial_s = 0.5
+backoff_max_s = 5.0
+
+[storage]
+data_dir = "{work / 'agent-data'}"
+{extra}"""
+    )
+    cfg.chmod(0o600)  # it holds the client secret
+    return cfg
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    parser.add_argument("--work", type=Path, default=None, help="keep data in this directory")
+    args = parser.parse_args()
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="edge-agent-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen[str]] = []
+    stopping = False
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    began = time.monotonic()
+    try:
+        port = free_port()
+        cloud_proc = start(
+            [str(ROOT / "scripts" / "cloud"), "--port", str(port), "--data", str(work / "cloud")],
+            work / "cloud.log",
+        )
+        procs.append(cloud_proc)
+        base = wait_line(cloud_proc, "cloud: ", 60)
+
+        extra = ""
+        vehicle = start_vehicle(work)
+        if vehicle is not None:
+            procs.append(vehicle.proc)
+            extra += vehicle.config
+        extra += start_driver_camera(work)
+
+        cfg = agent_config(work, base, extra)
+        agent_proc = start(
+            [str(ROOT / ".venv" / "bin" / "edge-agent"), "run", "--config", str(cfg)],
+            work / "agent.log",
+        )
+        procs.append(agent_proc)
+
+        print(f"cloud: {base}", flush=True)
+        print(f"device: {DEVICE}", flush=True)
+        print(f"client: {CLIENT_ID} {CLIENT_SECRET}", flush=True)
+        print(f"work: {work} (agent.log, cloud.log, agent.toml)", flush=True)
+
+        reader = CloudReader(base)
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        total = 0
+        while not stopping:
+            if args.duration is not None and time.monotonic() - began >= args.duration:
+                break
+            if agent_proc.poll() is not None:
+                print(f"demo: the agent exited with {agent_proc.returncode}; see {work}/agent.log")
+                return 1
+            with contextlib.suppress(httpx.HTTPError):
+                for event in reader.new_events(since):
+                    total += 1
+                    print("received " + describe(event), flush=True)
+            time.sleep(1.0)
+
+        stop(agent_proc)
+        time.sleep(0.5)
+        with contextlib.suppress(httpx.HTTPError):
+            for event in reader.new_events(since):
+                total += 1
+                print("received " + describe(event), flush=True)
+        print(json.dumps({"summary": {"eventsReceived": total, "work": str(work)}}), flush=True)
+        return 0
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
