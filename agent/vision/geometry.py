@@ -33,8 +33,8 @@ class Roi:
         # local = ((u - size/2) * sx, (v - size/2) * sy); image = centre + R @ local
         a = np.array([[c * sx, -s * sy, 0.0], [s * sx, c * sy, 0.0]])
         a[:, 2] = (self.cx, self.cy) - a[:, :2] @ (size / 2.0, size / 2.0)
-        if flip:  # u -> size - u: the crop is the mirror image of the region
-            a[:, 2] += a[:, 0] * size
+        if flip:  # pixel u -> size - 1 - u: the crop is exactly the mirror image of the region
+            a[:, 2] += a[:, 0] * (size - 1)
             a[:, 0] = -a[:, 0]
         return a
 

@@ -153,6 +153,11 @@ class FacePipeline:
         else:
             self.times.detect = 0.0
         result = self._analyse_roi(frame_bgr, roi, t, detected)
+        if result is None and not detected:
+            # Lost while tracking (a fast move, a hand): detect again on this same frame
+            # rather than losing a whole frame.
+            self._track.roi = None
+            return self.analyse(frame_bgr, t)
         self._track.roi = (mesh_roi_from_landmarks(result.landmarks)
                            if result is not None else None)
         return result
@@ -172,6 +177,10 @@ class FacePipeline:
                                         0.0, True)
             out.append(refined if refined is not None else first)
         return out
+
+    def detect(self, frame_bgr: U8) -> list[Detection]:
+        """BlazeFace alone on a whole frame: every face above the score, largest first."""
+        return self._detector.detect(frame_bgr)
 
     @staticmethod
     def _roi_from_detection(det: Detection) -> Roi:
