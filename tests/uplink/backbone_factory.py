@@ -9,8 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import random
+import signal
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -218,3 +222,56 @@ async def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> 
 
 def revoke_tokens(url: str) -> None:
     httpx.post(f"{url}/admin/revoke-tokens", timeout=5).raise_for_status()
+
+
+class CloudProcess:
+    """``scripts/cloud`` as a child process (the demo's way to run it); stop/start on the same data."""
+
+    def __init__(self, data_dir: Path, *args: str, port: int = 0) -> None:
+        self.data_dir = data_dir
+        self.args = list(args)
+        self.port = port
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 15.0) -> CloudProcess:
+        cmd = [
+            str(REPO / "scripts" / "cloud"),
+            "--port",
+            str(self.port),
+            "--data",
+            str(self.data_dir),
+        ]
+        self.proc = subprocess.Popen([*cmd, *self.args], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        lines: queue.Queue[str] = queue.Queue()
+        out = self.proc.stdout
+        threading.Thread(target=lambda: [lines.put(x) for x in out], daemon=True).start()
+        deadline = time.monotonic() + timeout_s
+        self.lines = []
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                line = lines.get(timeout=0.1).rstrip("\n")
+            except queue.Empty:
+                continue
+            self.lines.append(line)
+            if line.startswith("cloud: "):
+                self.port = int(line.rsplit(":", 1)[1])
+                if "--print-client" not in self.args:
+                    return self
+            elif line.startswith("client: "):
+                return self
+        raise RuntimeError(f"scripts/cloud did not start: {self.lines}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout_s)
+        finally:
+            if self.proc.stdout:
+                self.proc.stdout.close()
