@@ -115,12 +115,12 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     settings = dms_settings(args, cfg.dms)
-    vision = cfg.vision.model_copy(update={"intra_op_threads": 1, "opencv_threads": 1})
-    pipeline = FacePipeline.from_settings(vision, models_dir=args.models_dir)
     cap = cv2.VideoCapture(str(args.video))
     if not cap.isOpened():
         print(f"edge-agent: cannot open video {args.video}", file=sys.stderr)
         return 2
+    vision = cfg.vision.model_copy(update={"intra_op_threads": 1, "opencv_threads": 1})
+    pipeline = FacePipeline.from_settings(vision, models_dir=args.models_dir)
     file_fps = float(cap.get(cv2.CAP_PROP_FPS))
     if not (0 < file_fps <= 240):
         file_fps = 30.0
