@@ -1,0 +1,244 @@
+"""The OBD-II source: a thread polls an ELM327 adapter and hands readings to the event loop.
+
+Session: open the port, initialise the adapter, discover the supported PIDs, then poll the
+agent's PIDs every ``poll_interval_s`` and the stored trouble codes every ``dtc_interval_s``.
+Health: ``SourceHealth(ok=False)`` when the adapter cannot be opened or is lost (unplugged), or
+when the vehicle stops answering (``max_consecutive_errors`` failed requests in a row: ignition
+off, wrong protocol); the thread then closes the port, waits ``reconnect_s`` and starts over,
+and ``SourceHealth(ok=True)`` follows once a session is up again. A PID the vehicle declares
+but never answers is dropped after ``NO_DATA_LIMIT`` ``NO DATA`` in a row, until next session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import suppress
+
+import serial
+
+from agent.sources.obd.elm327 import Elm327, ElmError, ElmStoppedError, ElmTimeoutError, SerialPort
+from agent.sources.obd.pids import POLLED_PIDS
+from agent.sources.obd.session import ObdInfo, ObdSession
+from agent.sources.readings import (
+    Emit,
+    Reading,
+    SignalReading,
+    Source,
+    SourceHealth,
+    TroubleCodes,
+)
+from agent.sources.settings import ObdSettings
+
+log = logging.getLogger(__name__)
+
+PORT_READ_TIMEOUT_S = 0.1  # serial read timeout: how soon a stop request is seen
+NO_DATA_LIMIT = 10
+
+HandOver = Callable[[list[Reading]], None]
+
+
+def open_serial(settings: ObdSettings) -> SerialPort:
+    port: SerialPort = serial.Serial(
+        settings.port, settings.baudrate, timeout=PORT_READ_TIMEOUT_S, write_timeout=2.0)
+    return port
+
+
+class _UnresponsiveError(ElmError):
+    def __init__(self, detail: str) -> None:
+        super().__init__("unresponsive", detail)
+
+
+class ObdSource(Source):
+    """Vehicle signals and stored DTCs from OBD-II through an ELM327 serial adapter."""
+
+    name = "obd"
+
+    def __init__(
+        self, settings: ObdSettings, port_factory: Callable[[], SerialPort] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._open: Callable[[], SerialPort] = port_factory or (lambda: open_serial(settings))
+        self._up: bool | None = None
+        self._info: ObdInfo | None = None
+        self._errors: Counter[str] = Counter()
+        self._opens = 0
+        self._open_failures = 0
+        self._disconnects = 0
+        self._sessions = 0
+        self._readings = 0
+        self._dtc_reads = 0
+        self._last_values: dict[str, float] = {}
+        self._last_dtcs: tuple[str, ...] | None = None
+        self._dropped_pids: set[int] = set()
+        self._last_error = ""
+
+    @classmethod
+    def from_settings(cls, settings: ObdSettings) -> ObdSource | None:
+        """The source the settings ask for, or ``None`` when ``backend = "none"``."""
+        return None if settings.backend == "none" else cls(settings)
+
+    async def run(self, emit: Emit) -> None:
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def deliver(batch: list[Reading]) -> None:
+            for reading in batch:
+                try:
+                    emit(reading)
+                except Exception:
+                    log.exception("OBD reading consumer failed")
+
+        def hand_over(batch: list[Reading]) -> None:
+            if batch:
+                loop.call_soon_threadsafe(deliver, batch)
+
+        def finish(exc: BaseException | None) -> None:
+            if done.done():
+                return
+            if exc is None:
+                done.set_result(None)
+            else:
+                done.set_exception(exc)
+
+        def target() -> None:
+            error: BaseException | None = None
+            try:
+                self.read_loop(stop, hand_over)
+            except BaseException as exc:
+                error = exc
+            loop.call_soon_threadsafe(finish, error)
+
+        thread = threading.Thread(target=target, name="obd-poller", daemon=True)
+        thread.start()
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            stop.set()
+            await asyncio.wait({done})  # the thread sees the stop within a port read timeout
+            raise
+        finally:
+            thread.join(timeout=1.0)  # ``done`` is the thread's last act: returns at once
+
+    def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
+        """Sessions until ``stop``, reopening after a loss. Runs in its own thread."""
+        s = self._settings
+        while not stop.is_set():
+            try:
+                port = self._open()
+            except (serial.SerialException, OSError, ValueError) as exc:
+                self._open_failures += 1
+                self._health(False, f"cannot open {s.port}: {exc}", hand_over)
+                stop.wait(s.reconnect_s)
+                continue
+            self._opens += 1
+            try:
+                self._session(Elm327(port, s.command_timeout_s, stop), stop, hand_over)
+            except ElmStoppedError:
+                pass
+            except (serial.SerialException, OSError) as exc:
+                self._disconnects += 1
+                self._health(False, f"adapter {s.port} lost: {exc}", hand_over)
+            except ElmError as exc:
+                self._health(False, f"vehicle not responding: {exc}", hand_over)
+            finally:
+                with suppress(Exception):
+                    port.close()
+            stop.wait(s.reconnect_s)
+
+    def _session(self, elm: Elm327, stop: threading.Event, hand_over: HandOver) -> None:
+        s = self._settings
+        session = ObdSession(elm, s.connect_timeout_s)
+        session.errors = self._errors  # one tally across sessions
+        self._sessions += 1
+        info = session.connect()
+        self._info = info
+        self._dropped_pids.clear()
+        plan = [p for p in POLLED_PIDS if p.pid in info.supported]
+        self._health(True, f"{info.version}, protocol {info.protocol}, polling "
+                           f"{' '.join(f'01{p.pid:02X}' for p in plan) or 'nothing'}", hand_over)
+        no_data: Counter[int] = Counter()
+        failures = 0
+        next_dtc = time.monotonic()
+        while not stop.is_set():
+            batch: list[Reading] = []
+            for pid in plan:
+                if pid.pid in self._dropped_pids or stop.is_set():
+                    continue
+                try:
+                    value = session.read_pid(pid)
+                except ElmStoppedError:
+                    raise
+                except ElmTimeoutError:
+                    elm.resync()
+                    failures += 1
+                except ElmError as exc:
+                    failures += 1
+                    if exc.kind == "no_data":
+                        no_data[pid.pid] += 1
+                        if no_data[pid.pid] >= NO_DATA_LIMIT:
+                            self._dropped_pids.add(pid.pid)
+                            log.info("OBD PID 01%02X dropped: %d NO DATA in a row",
+                                     pid.pid, NO_DATA_LIMIT)
+                else:
+                    failures = 0
+                    no_data[pid.pid] = 0
+                    self._last_values[pid.name] = value
+                    if pid.signal is not None:
+                        batch.append(SignalReading(time.time(), pid.signal, value, self.name))
+                if failures >= s.max_consecutive_errors:
+                    raise _UnresponsiveError(f"{failures} failed requests in a row "
+                                        f"({', '.join(sorted(self._errors))})")
+            if time.monotonic() >= next_dtc and not stop.is_set():
+                try:
+                    codes = session.read_dtcs()
+                except ElmStoppedError:
+                    raise
+                except ElmTimeoutError:
+                    elm.resync()
+                except ElmError:
+                    pass  # counted by the session; retried next round
+                else:
+                    next_dtc = time.monotonic() + s.dtc_interval_s
+                    self._dtc_reads += 1
+                    self._last_dtcs = codes
+                    batch.append(TroubleCodes(time.time(), codes))
+            self._readings += sum(isinstance(r, SignalReading) for r in batch)
+            hand_over(batch)
+            stop.wait(s.poll_interval_s)
+
+    def _health(self, ok: bool, detail: str, hand_over: HandOver) -> None:
+        if not ok:
+            self._last_error = detail
+        if self._up is ok:
+            return
+        self._up = ok
+        (log.info if ok else log.warning)("OBD %s", detail)
+        hand_over([SourceHealth(time.time(), self.name, ok, detail)])
+
+    def diagnostics(self) -> dict[str, object]:
+        info = self._info
+        return {
+            "port": self._settings.port,
+            "baudrate": self._settings.baudrate,
+            "up": self._up,
+            "adapter": info.version if info else None,
+            "protocol": info.protocol if info else None,
+            "supported_pids": sorted(f"{p:02X}" for p in info.supported) if info else [],
+            "dropped_pids": sorted(f"{p:02X}" for p in self._dropped_pids),
+            "opens": self._opens,
+            "open_failures": self._open_failures,
+            "disconnects": self._disconnects,
+            "sessions": self._sessions,
+            "readings": self._readings,
+            "dtc_reads": self._dtc_reads,
+            "errors": dict(self._errors),
+            "last_values": dict(self._last_values),
+            "last_dtcs": list(self._last_dtcs) if self._last_dtcs is not None else None,
+            "last_error": self._last_error,
+        }
