@@ -5,14 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class GnssSettings(BaseModel):
+    """``[vehicle.gnss]``: an NMEA 0183 receiver on a serial port (USB or UART)."""
+
     model_config = ConfigDict(extra="forbid")
     backend: Literal["serial", "none"] = "none"
+    # Prefer a /dev/serial/by-id/... link: it survives replug and USB renumbering.
     port: str = "/dev/ttyACM0"
-    baudrate: int = 9600
+    # 9600 is the NMEA default of most u-blox/MediaTek/Quectel modules (4800 on old SiRF).
+    baudrate: int = Field(default=9600, gt=0)
+    # No checksummed sentence for this long -> SourceHealth(ok=False). Receivers send every
+    # 1 s (0.1 s at 10 Hz); 5 s tolerates a cold start hiccup without hiding a dead link.
+    stall_timeout_s: float = Field(default=5.0, gt=0)
+    # Reopen the port after a fault with exponential backoff between these bounds.
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _backoff_bounds(self) -> GnssSettings:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
 
 
 # Bitrates an SLCAN (Lawicel) adapter can be told with its ``S0``..``S8`` commands.

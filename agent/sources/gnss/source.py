@@ -1,0 +1,202 @@
+"""The GNSS serial source: a reader thread owns the port and the parser, fixes go to the loop.
+
+The thread opens the port with pyserial, reads whatever arrived (stamping it with the host
+clock once per read), feeds the pure :class:`NmeaParser` and hands the resulting readings to
+the event loop with one ``call_soon_threadsafe`` per read. It survives unplug/replug: a port
+that cannot be opened or fails yields ``SourceHealth(ok=False, source="gnss")`` once, the
+thread retries with exponential backoff (``reconnect_min_s`` doubling up to
+``reconnect_max_s``), and ``SourceHealth(ok=True)`` follows when sentences flow again. A port
+that stays open but goes quiet for ``stall_timeout_s`` is reported the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+import serial
+
+from agent.sources.gnss.health import LinkChange, LinkHealth
+from agent.sources.gnss.parser import NmeaParser
+from agent.sources.readings import Emit, Reading, Source, SourceHealth
+from agent.sources.settings import GnssSettings
+
+log = logging.getLogger(__name__)
+
+READ_TIMEOUT_S = 0.2  # longest a read blocks: bounds stop latency and stall-check granularity
+READ_MAX = 4096
+
+
+class GnssSerialSource(Source):
+    """Fixes (:class:`~agent.sources.readings.GnssFix`) from an NMEA receiver on a serial port."""
+
+    name = "gnss"
+
+    def __init__(
+        self,
+        port: str,
+        baudrate: int = 9600,
+        *,
+        stall_timeout_s: float = 5.0,
+        reconnect_min_s: float = 0.5,
+        reconnect_max_s: float = 30.0,
+        century: int = 2000,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.reconnect_min_s = reconnect_min_s
+        self.reconnect_max_s = reconnect_max_s
+        self._parser = NmeaParser(century=century)
+        self._health = LinkHealth(stall_timeout_s)
+        self._wall = wall_clock
+        self._serial: Any = None  # the open serial.Serial, for cancel_read from the loop
+        self._opens = 0
+        self._open_failures = 0
+        self._disconnects = 0
+        self._fixes = 0
+        self._last_error = ""
+        self._last_fix_t: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: GnssSettings) -> GnssSerialSource | None:
+        """The source the ``[vehicle.gnss]`` settings ask for, ``None`` for ``backend="none"``."""
+        if settings.backend == "none":
+            return None
+        return cls(
+            settings.port,
+            settings.baudrate,
+            stall_timeout_s=settings.stall_timeout_s,
+            reconnect_min_s=settings.reconnect_min_s,
+            reconnect_max_s=settings.reconnect_max_s,
+        )
+
+    async def run(self, emit: Emit) -> None:
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def deliver(batch: list[Reading]) -> None:
+            for reading in batch:
+                try:
+                    emit(reading)
+                except Exception:
+                    log.exception("gnss: emit failed for %r", reading)
+
+        def hand_over(batch: list[Reading]) -> None:
+            with suppress(RuntimeError):  # loop already closed during shutdown
+                loop.call_soon_threadsafe(deliver, batch)
+
+        def target() -> None:
+            try:
+                self._read_loop(stop, hand_over)
+            except Exception:
+                log.exception("gnss: reader thread crashed")
+            finally:
+                with suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, done)
+
+        thread = threading.Thread(target=target, name="gnss-serial", daemon=True)
+        thread.start()
+        try:
+            await asyncio.shield(done)
+        finally:
+            stop.set()
+            port = self._serial
+            if port is not None:
+                with suppress(Exception):
+                    port.cancel_read()  # wake a blocked read now rather than at its timeout
+            await asyncio.shield(done)
+
+    # --- reader thread -----------------------------------------------------------------
+
+    def _read_loop(self, stop: threading.Event, hand_over: Callable[[list[Reading]], None]) -> None:
+        backoff = self.reconnect_min_s
+        while not stop.is_set():
+            try:
+                port = serial.Serial(self.port, self.baudrate, timeout=READ_TIMEOUT_S)
+            except (serial.SerialException, OSError, ValueError) as exc:
+                self._open_failures += 1
+                self._fault(f"cannot open {self.port}: {exc}", hand_over)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.reconnect_max_s)
+                continue
+            self._opens += 1
+            self._serial = port
+            log.info("gnss: %s open at %d bd", self.port, self.baudrate)
+            self._health.connected(time.monotonic())
+            try:
+                if self._pump(port, stop, hand_over):
+                    backoff = self.reconnect_min_s  # it worked for a while: retry quickly
+            except (serial.SerialException, OSError) as exc:
+                self._disconnects += 1
+                self._fault(f"{self.port} lost: {exc}", hand_over)
+            finally:
+                self._serial = None
+                with suppress(Exception):
+                    port.close()
+                self._parser.flush()  # a line cut by the disconnect must not glue to new data
+            if not stop.is_set():
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.reconnect_max_s)
+
+    def _pump(self, port: Any, stop: threading.Event,
+              hand_over: Callable[[list[Reading]], None]) -> bool:
+        """Read until stopped or the port fails; True if any sentence was received."""
+        framing = self._parser.framer.counters
+        got_any = False
+        while not stop.is_set():
+            data: bytes = port.read(max(1, min(port.in_waiting, READ_MAX)))
+            t = self._wall()
+            before = framing.sentences
+            batch: list[Reading] = list(self._parser.feed(data, t)) if data else []
+            count = framing.sentences - before
+            got_any = got_any or count > 0
+            change = self._health.read(time.monotonic(), len(data), count)
+            if change is not None:
+                batch.insert(0, self._health_reading(change, t))
+            if batch:
+                fixes = len(batch) - (change is not None)
+                if fixes:
+                    self._fixes += fixes
+                    self._last_fix_t = t
+                hand_over(batch)
+        return got_any
+
+    def _fault(self, detail: str, hand_over: Callable[[list[Reading]], None]) -> None:
+        self._last_error = detail
+        change = self._health.fault(detail)
+        if change is not None:
+            log.warning("gnss: %s", detail)
+            hand_over([self._health_reading(change, self._wall())])
+
+    def _health_reading(self, change: LinkChange, t: float) -> SourceHealth:
+        if change.ok:
+            log.info("gnss: %s", change.detail)
+        else:
+            self._last_error = change.detail
+        return SourceHealth(t=t, source=self.name, ok=change.ok, detail=change.detail)
+
+    def diagnostics(self) -> dict[str, object]:
+        return {
+            "port": self.port,
+            "baudrate": self.baudrate,
+            "link_ok": self._health.ok,
+            "opens": self._opens,
+            "open_failures": self._open_failures,
+            "disconnects": self._disconnects,
+            "fixes": self._fixes,
+            "last_fix_t": self._last_fix_t,
+            "last_error": self._last_error,
+            "nmea": self._parser.counters(),
+        }
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
