@@ -1,0 +1,114 @@
+"""A scenario straight into the vehicle state and rules, without serial I/O.
+
+The truth is rendered to the same NMEA sentences and J1939 frames the player writes, and those
+are decoded by the agent's own NMEA parser and J1939 decoder; the power inputs go through
+``PowerSource.poll``. Only the ptys and the wall clock are left out, so the events of this
+path are what the agent emits for the scenario, at ideal timestamps (``scripts/simulate
+events``; the scenario tests compare it with the run over real ptys).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from pathlib import Path
+
+from agent.events import Event
+from agent.rules import RuleThresholds, TelemetryEngine
+from agent.sim.j1939 import FrameRenderer
+from agent.sim.nmea import epoch_sentences
+from agent.sim.scenario import Scenario
+from agent.sim.truth import simulate
+from agent.sources.can.decoder import J1939Decoder
+from agent.sources.gnss import NmeaParser
+from agent.sources.power import PowerSettings, PowerSource
+from agent.sources.readings import Reading, Signal, SourceHealth
+from agent.vehicle.state import VehicleState
+
+# Arrival latency after the moment a device sends (serial + parsing), seconds.
+GNSS_LATENCY_S = 0.05
+CAN_LATENCY_S = 0.002
+POWER_POLL_S = 0.1
+# PowerSource needs paths in its settings; the pure path hands it values instead of reading.
+_NOWHERE = Path("/nonexistent-power-inputs")
+
+
+def scenario_readings(sc: Scenario) -> Iterator[Reading]:
+    """Every reading the sources would hand over, in time order (epoch seconds)."""
+    dt = 1.0 / sc.can_hz
+    gnss_every = max(1, round(1.0 / (sc.gnss_hz * dt)))
+    slow_every = max(1, round(1.0 / dt))
+    poll_every = max(1, round(POWER_POLL_S / dt))
+    v = sc.vehicle
+    frames = FrameRenderer()
+    decoder = J1939Decoder.from_dbc()
+    parser = NmeaParser()
+    now = [sc.start_epoch]
+    power = PowerSource(PowerSettings.from_dir(_NOWHERE), clock=lambda: now[0])
+    up = {"gnss": True, "can": True}
+    pending: list[tuple[float, int, Reading]] = []
+    seq = 0
+
+    def push(r: Reading) -> None:
+        nonlocal seq
+        heapq.heappush(pending, (r.t, seq, r))
+        seq += 1
+
+    push(SourceHealth(sc.start_epoch, "gnss", True, "simulated"))
+    push(SourceHealth(sc.start_epoch, "can", True, "simulated"))
+    for i, tr in enumerate(simulate(sc, dt)):
+        epoch = sc.start_epoch + tr.t
+        while pending and pending[0][0] <= epoch:
+            yield heapq.heappop(pending)[2]
+        for src, was in list(up.items()):
+            plugged = src not in tr.unplugged
+            if plugged != was:
+                up[src] = plugged
+                push(SourceHealth(epoch, src, plugged, "simulated unplug" if not plugged else ""))
+                if src == "gnss":
+                    parser = NmeaParser()
+        if i % poll_every == 0:
+            now[0] = epoch
+            values = [
+                (Signal.VEHICLE_BATTERY_V, tr.supply_v), (Signal.BACKUP_BATTERY_V, tr.backup_v),
+                (Signal.IGNITION, float(tr.ignition)), (Signal.DOOR_OPEN, float(tr.door_open)),
+                (Signal.DOORS_LOCKED, 0.0), (Signal.SOS, float(tr.sos)),
+            ]  # fmt: skip
+            power.poll(push, values, "")
+        if up["gnss"] and i % gnss_every == 0:
+            data = b"".join(epoch_sentences(tr, epoch, satellites=v.satellites, hdop=v.hdop,
+                                             altitude_m=v.altitude_m))  # fmt: skip
+            for f in parser.feed(data, epoch + GNSS_LATENCY_S):
+                push(f)
+        if up["can"]:
+            batch = frames.fast(tr) + (frames.slow(tr) if i % slow_every == 0 else [])
+            for cid, payload in batch:
+                for r in decoder.decode(cid, payload, epoch + CAN_LATENCY_S, True):
+                    push(r)
+    while pending:
+        yield heapq.heappop(pending)[2]
+
+
+def run_scenario(
+    sc: Scenario,
+    thresholds: RuleThresholds | None = None,
+    *,
+    odometer_m: float | None = None,
+) -> list[Event]:
+    """The events the agent emits for ``sc``: boot, then every reading and a tick each second."""
+    th = thresholds or RuleThresholds()
+    state = VehicleState(th, odometer_m=sc.vehicle.odometer_km * 1000 if odometer_m is None
+                         else odometer_m)  # fmt: skip
+    engine = TelemetryEngine(th, state=state, host_boot_t=sc.start_epoch - 30.0)
+    events = engine.boot(sc.start_epoch, f"simulated scenario {sc.name}")
+    next_tick = sc.start_epoch + 1.0
+    end = sc.start_epoch + sc.duration_s
+    for r in scenario_readings(sc):
+        while next_tick <= r.t:
+            events += engine.tick(next_tick)
+            next_tick += 1.0
+        events += engine.step(r)
+    while next_tick <= end + 1e-9:
+        events += engine.tick(next_tick)
+        next_tick += 1.0
+    return events

@@ -1,0 +1,145 @@
+"""Play a scenario onto real device files: NMEA and SLCAN over ptys, power inputs as files.
+
+``ScenarioPlayer`` walks the truth in a thread at wall time ``clock.wall(scenario time)``
+(``speedup`` > 1 = accelerated) and writes what each device would send at that moment. Unplug
+windows close the device's pty and bring a new one up behind the same link when they end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.sim.clock import ScaledClock
+from agent.sim.j1939 import FrameRenderer, slcan_line
+from agent.sim.nmea import epoch_sentences
+from agent.sim.pty import PtyPort, slcan_responder
+from agent.sim.scenario import Scenario
+from agent.sim.truth import Truth, simulate
+
+
+class PowerFiles:
+    """The power/I-O inputs as files (the sysfs layout ``PowerSettings.from_dir`` reads)."""
+
+    NAMES = ("supply_v", "backup_v", "acc", "door", "locked", "sos")
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._last: dict[str, str] = {}
+
+    def write(self, tr: Truth) -> None:
+        values = {
+            "supply_v": f"{tr.supply_v:.3f}",
+            "backup_v": f"{tr.backup_v:.3f}",
+            "acc": "1" if tr.ignition else "0",
+            "door": "1" if tr.door_open else "0",
+            "locked": "0",
+            "sos": "1" if tr.sos else "0",
+        }
+        for name, text in values.items():
+            if self._last.get(name) == text:
+                continue
+            path = self.directory / name
+            tmp = path.with_name(f".{name}.tmp")
+            tmp.write_text(text + "\n", encoding="ascii")
+            os.replace(tmp, path)  # a reader sees the old or the new value, never half
+            self._last[name] = text
+
+
+@dataclass
+class PlayerPorts:
+    nmea: PtyPort | None = None
+    slcan: PtyPort | None = None
+    power: PowerFiles | None = None
+
+
+class ScenarioPlayer:
+    def __init__(
+        self,
+        scenario: Scenario,
+        clock: ScaledClock,
+        *,
+        nmea_link: Path | None = None,
+        slcan_link: Path | None = None,
+        power_dir: Path | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.ports = PlayerPorts(
+            nmea=PtyPort(nmea_link) if nmea_link else None,
+            slcan=PtyPort(slcan_link, slcan_responder) if slcan_link else None,
+            power=PowerFiles(power_dir) if power_dir else None,
+        )
+        self.frames = FrameRenderer() if slcan_link else None
+        self.position = 0.0  # scenario second last written
+        self.max_lag_s = 0.0  # worst wall-clock lateness of a step
+        self.done = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if self.ports.power is not None:  # the inputs exist before the agent looks at them
+            self.ports.power.write(next(simulate(scenario, 1.0)))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.play, name="scenario-player", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        for port in (self.ports.nmea, self.ports.slcan):
+            if port is not None:
+                port.close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.done.wait(timeout)
+
+    def play(self) -> None:
+        sc = self.scenario
+        dt = 1.0 / sc.can_hz if self.frames is not None else min(0.1, 1.0 / sc.gnss_hz)
+        gnss_every = max(1, round(1.0 / (sc.gnss_hz * dt)))
+        slow_every = max(1, round(1.0 / dt))
+        v = sc.vehicle
+        try:
+            for i, tr in enumerate(simulate(sc, dt)):
+                if self._stop.is_set():
+                    return
+                epoch = sc.start_epoch + tr.t
+                lag = time.time() - self.clock.wall(epoch)
+                if lag < 0:
+                    self._stop.wait(-lag)
+                else:
+                    self.max_lag_s = max(self.max_lag_s, lag)
+                self._plug(self.ports.nmea, "gnss" not in tr.unplugged)
+                self._plug(self.ports.slcan, "can" not in tr.unplugged)
+                if self.ports.power is not None:
+                    self.ports.power.write(tr)
+                if self.ports.nmea is not None and i % gnss_every == 0:
+                    data = epoch_sentences(tr, epoch, satellites=v.satellites, hdop=v.hdop,
+                                           altitude_m=v.altitude_m)  # fmt: skip
+                    if data:
+                        self.ports.nmea.write(b"".join(data))
+                if self.ports.slcan is not None and self.frames is not None:
+                    frames = self.frames.fast(tr)
+                    if i % slow_every == 0:
+                        frames += self.frames.slow(tr)
+                    if frames:
+                        self.ports.slcan.write(b"".join(slcan_line(c, d) for c, d in frames))
+                self.position = tr.t
+        finally:
+            self.done.set()
+
+    @staticmethod
+    def _plug(port: PtyPort | None, wanted: bool) -> None:
+        if port is None or port.plugged == wanted:
+            return
+        with contextlib.suppress(OSError):
+            if wanted:
+                port.plug()
+            else:
+                port.unplug()

@@ -1,0 +1,171 @@
+"""The scenario file: a drive described by a route, a timed plan and incidents (TOML or JSON).
+
+Times are scenario seconds from ``start``. Example (docs/rules.md has the full reference)::
+
+    name = "city loop"
+    start = "2024-03-12T08:00:00Z"
+    duration_s = 600
+    route = [[43.2389, 76.8897], [43.2480, 76.8897], [43.2480, 76.9050]]
+
+    [vehicle]
+    odometer_km = 120345.5
+    fuel_pct = 62.0
+
+    [[plan]]            # from t on: ignition and target speed (reached at accel_ms2)
+    t = 5
+    ignition = true
+    [[plan]]
+    t = 20
+    speed_kmh = 50
+
+    [[harsh]]           # a manoeuvre: accel / brake / corner at ms2 for duration_s
+    t = 120
+    kind = "brake"
+    ms2 = 4.5
+    duration_s = 2
+
+    [[gnss_outage]]     # no_fix: receiver reports "no fix"; silent: says nothing;
+    start = 200         # jammed: every satellite gone at once
+    end = 230
+    mode = "no_fix"
+
+    [[power_cut]]       # supply voltage falls to 0 V
+    start = 400
+    end = 420
+
+    [[unplug]]          # a source's serial device disappears and comes back
+    source = "gnss"
+    start = 300
+    end = 320
+
+    [[dtc]]             # stored trouble codes from t on
+    t = 250
+    codes = ["P0301"]
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent.errors import ConfigError
+
+LatLng = tuple[float, float]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VehicleSpec(_Model):
+    odometer_km: float = Field(0.0, ge=0)
+    fuel_pct: float = Field(60.0, ge=0, le=100)
+    battery_v: float = Field(12.6, ge=0, le=32)  # engine off
+    charging_v: float = Field(14.1, ge=0, le=32)  # engine running (alternator)
+    backup_v: float = Field(4.1, ge=0, le=5)  # the device's own Li-ion cell
+    idle_rpm: float = Field(750.0, ge=0)
+    rpm_per_kmh: float = Field(28.0, ge=0)  # crude single-gear model: rpm = idle + k * speed
+    altitude_m: float = 800.0
+    satellites: int = Field(10, ge=0, le=32)
+    hdop: float = Field(0.9, gt=0)
+    fuel_l_per_100km: float = Field(9.0, ge=0)
+    tank_l: float = Field(60.0, gt=0)
+
+
+class PlanStep(_Model):
+    t: float = Field(ge=0)
+    ignition: bool | None = None
+    speed_kmh: float | None = Field(None, ge=0, le=250)
+    accel_ms2: float = Field(1.5, gt=0, le=15)  # how fast the speed moves to the target
+    rpm: float | None = Field(None, ge=0)  # engine speed override (e.g. revving while parked)
+    door_open: bool | None = None
+    sos: bool | None = None
+    fuel_pct: float | None = Field(None, ge=0, le=100)  # jump (refuel / theft)
+
+
+class Harsh(_Model):
+    t: float = Field(ge=0)
+    kind: Literal["accel", "brake", "corner"]
+    ms2: float = Field(gt=0, le=50)
+    duration_s: float = Field(gt=0, le=30)
+    direction: Literal["left", "right"] = "right"  # corners only
+
+
+class Window(_Model):
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class GnssOutage(Window):
+    mode: Literal["no_fix", "silent", "jammed"] = "no_fix"
+
+
+class Unplug(Window):
+    source: Literal["gnss", "can", "obd"]
+
+
+class Dtc(_Model):
+    t: float = Field(ge=0)
+    codes: list[str]
+
+
+class Scenario(_Model):
+    name: str = "scenario"
+    start: datetime = datetime(2024, 3, 12, 8, 0, 0, tzinfo=UTC)
+    duration_s: float = Field(gt=0, le=7 * 86400)
+    route: list[LatLng] = Field(min_length=1)
+    loop: bool = False  # drive the route again from the first point at its end
+    lateral_ms2: float = Field(2.0, gt=0, le=10)  # how hard the driver corners on the route
+    gnss_hz: float = Field(1.0, gt=0, le=20)
+    can_hz: float = Field(10.0, gt=0, le=100)
+    vehicle: VehicleSpec = VehicleSpec()
+    plan: list[PlanStep] = []
+    harsh: list[Harsh] = []
+    gnss_outage: list[GnssOutage] = []
+    power_cut: list[Window] = []
+    unplug: list[Unplug] = []
+    dtc: list[Dtc] = []
+
+    @field_validator("start")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+    @field_validator("plan")
+    @classmethod
+    def _sorted(cls, v: list[PlanStep]) -> list[PlanStep]:
+        return sorted(v, key=lambda p: p.t)
+
+    @field_validator("dtc")
+    @classmethod
+    def _dtc_sorted(cls, v: list[Dtc]) -> list[Dtc]:
+        return sorted(v, key=lambda d: d.t)
+
+    @property
+    def start_epoch(self) -> float:
+        return self.start.timestamp()
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read a ``.toml`` or ``.json`` scenario; one readable line on any problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        return Scenario.model_validate(data)
+    except (OSError, ValueError, tomllib.TOMLDecodeError) as exc:
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
+        raise ConfigError(f"{path}: {exc}") from None
