@@ -105,14 +105,13 @@ class ElmPeer:
         self.commands.append(cmd)
         eol = "\r\n" if self.linefeed else "\r"
         out = raw + eol if self.echo and raw else ""
+        lines: list[str] | None = []
         if cmd.startswith("AT"):
             lines = self._at(cmd[2:])
-        elif cmd == "":
-            lines = []
-        else:
+        elif cmd:
             lines = self._obd(cmd)
-            if lines is None:
-                return  # muted: no answer, no prompt
+        if lines is None:
+            return  # muted: no answer, no prompt
         out += "".join(line + eol for line in lines) + eol + ">"
         self._send(out)
 

@@ -67,8 +67,8 @@ def test_error_replies_raise_with_their_kind(elm: ElmPeer, client: Elm327) -> No
     with pytest.raises(ElmError) as info:
         client.command("ATXYZ")
     assert info.value.kind == "unknown_command"
+    elm.vehicle_off = True
     with pytest.raises(ElmError, match="UNABLE TO CONNECT"):
-        elm.vehicle_off = True
         client.request(0x01, 0x0C)
 
 

@@ -29,7 +29,7 @@ def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     cfg = tmp_path / "elm-log.yaml"
     cfg.write_text("version: 1\nincremental: true\ndisable_existing_loggers: false\n")
     monkeypatch.setenv("ELM_LOG_CFG", str(cfg))
-    from elm import obd_message
+    from elm import obd_message  # type: ignore[import-untyped]
 
     monkeypatch.setattr(obd_message, "DTC_STORED", ["0143", "0196"])
     emu = elm_pkg.Elm(batch_mode=True)

@@ -34,7 +34,7 @@ async def test_init_discovery_and_first_round_of_readings(elm: ElmPeer) -> None:
     assert out.health()[0] is True
     assert out.signals()[:6] == FIRST_ROUND
     assert out.dtcs() == [("P0133", "P0171", "C0158", "U0158", "B1234")]
-    first = [r for r in out if isinstance(r, SignalReading)][0]
+    first = next(r for r in out if isinstance(r, SignalReading))
     assert first.source == "obd" and first.t >= before
     # one round: the six agent PIDs, 015B (NO DATA) and 0131 (diagnostics only), then 03
     assert elm.obd_requests()[6:15] == [
@@ -93,7 +93,7 @@ async def test_vehicle_off_is_a_fault_and_the_source_retries(elm: ElmPeer) -> No
     source = ObdSource(obd_settings(elm.port))
     async with running(source) as out:
         await wait_until(lambda: out.health() == [False])
-        fault = [r for r in out if isinstance(r, SourceHealth)][0]
+        fault = next(r for r in out if isinstance(r, SourceHealth))
         assert "vehicle not responding" in fault.detail and "UNABLE TO CONNECT" in fault.detail
         await wait_until(lambda: source.diagnostics()["errors"] == {"unable_to_connect": 2})
         assert out.health() == [False]  # reported once, not on every retry
