@@ -1,0 +1,46 @@
+"""``edge-agent diag obd`` against the ELM327 peer on a pty."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from elm_peer import ElmPeer
+
+from agent.cli import main
+
+
+def test_diag_obd_reports_adapter_pids_readings_and_dtcs(
+    elm: ElmPeer, capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["diag", "obd", "--port", elm.port, "--timeout", "0.5"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["connected"] is True
+    assert (report["adapter"], report["protocol"], report["can"]) == ("ELM327 v1.5", "A6", True)
+    assert {"0C", "0D", "2F", "A6"} <= set(report["supported_pids"])
+    assert report["readings"]["vehicle_speed"] == {
+        "pid": "010D", "value": 60.0, "unit": "km/h", "signal": "wheel_speed_kmh"}
+    assert report["readings"]["odometer"]["value"] == 100_000_000.0
+    assert report["readings"]["distance_since_codes_cleared"] == {
+        "pid": "0131", "value": 50.0, "unit": "km", "signal": None}
+    assert set(report["unanswered"]) == {"hybrid_battery_remaining"}
+    assert report["dtcs"] == ["P0133", "P0171", "C0158", "U0158", "B1234"]
+    assert report["errors"] == {"no_data": 1}
+
+
+def test_diag_obd_with_the_vehicle_off_exits_1(
+    elm: ElmPeer, capsys: pytest.CaptureFixture[str],
+) -> None:
+    elm.vehicle_off = True
+    assert main(["diag", "obd", "--port", elm.port, "--timeout", "0.5"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["connected"] is False
+    assert "UNABLE TO CONNECT" in report["error"]
+
+
+def test_diag_obd_without_adapter_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["diag", "obd", "--port", str(tmp_path / "none")]) == 1
+    assert "cannot open" in capsys.readouterr().err
