@@ -82,7 +82,8 @@ class PlanStep(_Model):
     ignition: bool | None = None
     speed_kmh: float | None = Field(None, ge=0, le=250)
     accel_ms2: float = Field(1.5, gt=0, le=15)  # how fast the speed moves to the target
-    rpm: float | None = Field(None, ge=0)  # engine speed override (e.g. revving while parked)
+    # Engine speed override (e.g. revving while parked); -1 = back to the speed model.
+    rpm: float | None = Field(None, ge=-1)
     door_open: bool | None = None
     sos: bool | None = None
     fuel_pct: float | None = Field(None, ge=0, le=100)  # jump (refuel / theft)

@@ -77,7 +77,8 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
             if p.speed_kmh is not None:
                 target_speed = p.speed_kmh / 3.6
                 accel_rate = p.accel_ms2
-            rpm_override = p.rpm if p.rpm is not None else rpm_override
+            if p.rpm is not None:
+                rpm_override = None if p.rpm < 0 else p.rpm
             door = p.door_open if p.door_open is not None else door
             sos = p.sos if p.sos is not None else sos
             fuel = p.fuel_pct if p.fuel_pct is not None else fuel
