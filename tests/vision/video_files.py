@@ -1,4 +1,8 @@
-"""Real video files for camera/evidence tests, written with cv2.VideoWriter."""
+"""Real video files for camera/evidence tests, written with cv2.VideoWriter.
+
+Frame ``i`` shows ``i`` in binary as 8 vertical black/white stripes (most significant bit on
+the left), which survives any lossy codec, so a decoded frame tells which frame it was.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,35 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+BITS = 8
 
-def level(i: int) -> int:
-    """The grey level of frame ``i``: distinct for ``i < 48``, 5 apart (survives JPEG)."""
-    return 10 + (i * 5) % 240
+
+def counting_frame(i: int, size: tuple[int, int] = (160, 120)) -> np.ndarray:
+    w, h = size
+    image = np.zeros((h, w, 3), np.uint8)
+    for b in range(BITS):
+        if (i >> (BITS - 1 - b)) & 1:
+            image[:, b * w // BITS:(b + 1) * w // BITS] = 255
+    return image
+
+
+def frame_number(image: np.ndarray, n: int = 1 << BITS) -> int:
+    """Inverse of :func:`counting_frame` (``n`` only documents the expected range)."""
+    w = image.shape[1]
+    value = 0
+    for b in range(BITS):
+        stripe = image[:, b * w // BITS + 2:(b + 1) * w // BITS - 2]
+        value = (value << 1) | int(float(stripe.mean()) > 127)
+    assert value < n, f"frame number {value} out of range {n}"
+    return value
 
 
 def write_counting_video(path: Path, n: int, fps: float, size: tuple[int, int] = (160, 120),
                          fourcc: str = "MJPG") -> Path:
-    """``n`` flat frames whose grey level encodes the frame number (see :func:`level`)."""
-    w, h = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, (w, h))
+    """``n`` frames, frame ``i`` drawn by :func:`counting_frame`."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
     assert writer.isOpened(), f"cannot write {path}"
     for i in range(n):
-        writer.write(np.full((h, w, 3), level(i), np.uint8))
+        writer.write(counting_frame(i, size))
     writer.release()
     return path
-
-
-def frame_number(image: np.ndarray, n: int) -> int:
-    """Inverse of :func:`level` for ``0 <= i < n`` (nearest grey level)."""
-    g = float(image.mean())
-    return min(range(n), key=lambda i: abs(level(i) - g))
