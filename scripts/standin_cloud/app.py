@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
@@ -436,6 +436,8 @@ def create_app(config: CloudConfig) -> Starlette:
                 response: Response = await fn(request)
             except ApiError as exc:
                 response = _error(exc.status, exc.message)
+            except ClientDisconnect:  # the client gave up (e.g. timed out on a "slow" fault)
+                response = _error(400, "client disconnected")
             cloud.count(f"{request.method} {route_path} {response.status_code}")
             return response
 

@@ -9,10 +9,10 @@ Kinds:
 - ``drop_after`` handle the request (its effect is committed), then close the socket instead of
   sending the answer: the client cannot know it succeeded and must retry (tests de-duplication).
 
-A rule matches a request by method and path; with no ``paths`` it matches the device-facing
-upload calls (``POST /auth/token``, ``POST /events``, ``POST /events/files/upload``,
+A rule matches a request by path (and ``methods`` when given); with no ``paths`` it matches the
+device-facing upload calls (``POST /auth/token``, ``POST /events``, ``POST /events/files/upload``,
 ``PUT /s3/...``). Rules are consumed in the order they were added. ``parse_rule`` reads the CLI
-form ``kind=500,count=3,path=/events,retry_after=2,delay=1.5``.
+form ``kind=500,count=3,path=/s3/,method=PUT,retry_after=2,delay=1.5``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class FaultRule:
     paths: tuple[str, ...] = ()  # exact paths, or prefixes ending in "/"; empty = device side
     retry_after: float = 1.0
     delay_s: float = 0.0
+    methods: tuple[str, ...] = ()  # with paths: only these methods (empty = any)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -52,6 +53,8 @@ class FaultRule:
 
     def matches(self, method: str, path: str) -> bool:
         if self.paths:
+            if self.methods and method not in self.methods:
+                return False
             return any(_path_match(p, path) for p in self.paths)
         return any(method == m and _path_match(p, path) for m, p in _DEVICE_SIDE)
 
@@ -62,12 +65,16 @@ class FaultRule:
         paths = obj.get("paths", ())
         if isinstance(paths, str):
             paths = (paths,)
+        methods = obj.get("methods", ())
+        if isinstance(methods, str):
+            methods = (methods,)
         return cls(
             kind=str(obj.get("kind", "")),
             count=int(obj.get("count", 1)),
             paths=tuple(str(p) for p in paths),
             retry_after=float(obj.get("retry_after", 1.0)),
             delay_s=float(obj.get("delay_s", 0.0)),
+            methods=tuple(str(m).upper() for m in methods),
         )
 
 
@@ -76,8 +83,8 @@ def _path_match(pattern: str, path: str) -> bool:
 
 
 def parse_rule(spec: str) -> FaultRule:
-    """``kind=429,count=2,retry_after=1,path=/events`` (``path`` may repeat)."""
-    fields: dict[str, Any] = {"paths": []}
+    """``kind=429,count=2,retry_after=1,path=/events`` (``path``, ``method`` may repeat)."""
+    fields: dict[str, Any] = {"paths": [], "methods": []}
     for part in spec.split(","):
         name, sep, value = part.partition("=")
         name = name.strip()
@@ -85,6 +92,8 @@ def parse_rule(spec: str) -> FaultRule:
             raise ValueError(f"fault spec item {part!r} is not name=value")
         if name == "path":
             fields["paths"].append(value.strip())
+        elif name == "method":
+            fields["methods"].append(value.strip())
         elif name == "delay":
             fields["delay_s"] = value
         elif name in ("kind", "count", "retry_after", "delay_s"):

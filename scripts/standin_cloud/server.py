@@ -41,7 +41,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def make_server(
-    config: CloudConfig, access_log: bool = False, graceful_s: float = 2.0
+    config: CloudConfig, access_log: bool = False, graceful_s: int = 2
 ) -> uvicorn.Server:
     uv_config = uvicorn.Config(
         create_app(config),
@@ -62,7 +62,7 @@ class CloudServer:
         self._sock = bind(host, port)
         self.host, self.port = self._sock.getsockname()[:2]
         # Tests stop it often: do not wait long for in-flight (e.g. "slow") requests.
-        self._server = make_server(config, graceful_s=0.3)
+        self._server = make_server(config, graceful_s=1)
         self._thread = threading.Thread(target=self._run, name="standin-cloud", daemon=True)
 
     @property

@@ -88,6 +88,7 @@ def test_cli_spec_parses_into_rules() -> None:
     rule = parse_rule("kind=429,count=3,retry_after=1.5,path=/events,path=/s3/")
     assert rule == FaultRule("429", 3, ("/events", "/s3/"), retry_after=1.5)
     assert parse_rule("kind=slow,delay=2").delay_s == 2.0
+    assert parse_rule("kind=drop,path=/s3/,method=put").methods == ("PUT",)
     with pytest.raises(ValueError, match="unknown fault field"):
         parse_rule("kind=500,colour=red")
     with pytest.raises(ValueError, match="name=value"):
@@ -101,3 +102,6 @@ def test_plan_consumes_rules_in_order() -> None:
     assert [plan.take("POST", "/events").kind, plan.take("PUT", "/s3/b/k").kind] == ["500", "drop"]  # type: ignore[union-attr]
     assert plan.take("POST", "/events") is None
     assert plan.take("GET", "/s3/b/k") is None  # a read, not an upload
+    plan.add(FaultRule("500", 2, ("/s3/",), methods=("PUT",)))
+    assert plan.take("GET", "/s3/b/k") is None
+    assert plan.take("PUT", "/s3/b/k") is not None

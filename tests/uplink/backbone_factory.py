@@ -196,6 +196,22 @@ def cloud_file(url: str, bucket: str, key: str) -> bytes | None:
     return got.content if got.status_code == 200 else None
 
 
+def cloud_files(url: str, refs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
+    """Like :func:`cloud_file` for many (bucket, key)s: one token, one links request, one pool."""
+    with httpx.Client(timeout=10) as http:
+        r = http.post(
+            f"{url}/events/files",
+            headers={"Authorization": token(url)},
+            json={"files": [{"BucketName": b, "FileName": k} for b, k in refs]},
+        )
+        assert r.status_code == 200, r.text
+        out: dict[tuple[str, str], bytes | None] = {}
+        for ref, item in zip(refs, r.json()["files"], strict=True):
+            got = http.get(item["urlfile"])
+            out[ref] = got.content if got.status_code == 200 else None
+        return out
+
+
 def free_port() -> int:
     import socket
 
