@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from agent.errors import SourceError
 from agent.sources.can.decoder import J1939Decoder, default_dbc_path, load_dbc
 from agent.sources.can.j1939 import pgn_of, priority_of, source_address
 from agent.sources.readings import Signal, SignalReading
@@ -161,3 +164,42 @@ def test_explain_says_why_a_signal_was_dropped(dec: J1939Decoder) -> None:
     assert na is not None and na.skipped == {"FuelLevel1": "not available"}
     assert na.readings == ()
     assert dec.explain(0x18FECA00, bytes(8)) is None
+
+
+CUSTOM_DBC = """VERSION ""
+NS_ :
+BS_:
+BU_:
+BO_ 2566844926 TruckSpeed: 8 Vector__XXX
+ SG_ Speed : 8|16@1+ (0.00390625,0) [0|250.996] "km/h" Vector__XXX
+ SG_ ParkingBrake : 2|2@1+ (1,0) [0|1] "" Vector__XXX
+BA_DEF_ SG_ "SPN" INT 0 524287;
+BA_DEF_DEF_ "SPN" 0;
+BA_ "SPN" SG_ 2566844926 Speed 84;
+BA_ "SPN" SG_ 2566844926 ParkingBrake 70;
+"""
+
+
+def test_a_replacement_dbc_maps_by_spn_not_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.dbc"
+    path.write_text(CUSTOM_DBC)
+    dec = J1939Decoder.from_dbc(path)
+    # parking brake bits 3-4 = 01 (set), speed 0x1400/256 = 20 km/h
+    assert values(dec.decode(0x18FEF100, bytes.fromhex("F4001400FFFFFFFF"), 0.0)) == [
+        (Signal.WHEEL_SPEED_KMH, 20.0)]
+    # a 2-bit discrete: 11 = not available, 10 = error
+    dec.decode(0x18FEF100, bytes.fromhex("FC001400FFFFFFFF"), 0.0)
+    dec.decode(0x18FEF100, bytes.fromhex("F8001400FFFFFFFF"), 0.0)
+    sig = dec.counters()["signals"]
+    assert isinstance(sig, dict)
+    assert sig["TruckSpeed.ParkingBrake"] == {
+        "decoded": 1, "not_available": 1, "error": 1, "out_of_range": 0, "superseded": 0}
+
+
+def test_an_unreadable_dbc_is_a_source_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.dbc"
+    bad.write_text("this is not a dbc\n")
+    with pytest.raises(SourceError, match="cannot load DBC"):
+        J1939Decoder.from_dbc(bad)
+    with pytest.raises(SourceError, match="cannot load DBC"):
+        J1939Decoder.from_dbc(tmp_path / "missing.dbc")
