@@ -2,8 +2,10 @@
 
 ``await writer.put(event)`` queues the event and returns its sequence number once the
 transaction holding it has committed (durable). One thread drains the queue: it takes what is
-waiting, waits at most ``max_wait_ms`` for more (up to ``max_batch``), and commits them all with
-:meth:`Outbox.append_batch`. The event loop only ever enqueues and awaits a future.
+waiting, waits at most ``max_wait_ms`` for more (up to ``max_batch``; it stops early when the
+queue stays quiet for :data:`IDLE_GAP_S`), and commits them all with
+:meth:`Outbox.append_batch`. Events that arrive during a commit form the next batch. The event
+loop only ever enqueues and awaits a future.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class _Request:
 
 
 _STOP: Final = object()
+# Stop filling a batch early once no event arrived for this long: when every producer is
+# blocked awaiting its put, waiting out the whole window only adds latency.
+IDLE_GAP_S: Final = 0.0005
 _Settled = tuple[asyncio.Future[int], int | BaseException]
 
 
@@ -145,8 +150,8 @@ class OutboxWriter:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
-                    try:
-                        item = self._queue.get(timeout=remaining)
+                    try:  # a quiet queue means the producers are waiting on this very commit
+                        item = self._queue.get(timeout=min(remaining, IDLE_GAP_S))
                     except queue.Empty:
                         break
                 if item is _STOP:
