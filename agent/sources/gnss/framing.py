@@ -63,12 +63,19 @@ class SentenceFramer:
         self.counters = FramingCounters()
         self._buf = bytearray()
         self._pending: bytes | None = None  # an interrupted sentence that may continue next line
+        self._discarding = False  # inside a line already counted as overlong
 
     def feed(self, data: bytes) -> list[str]:
         c = self.counters
         c.bytes += len(data)
         c.nul_bytes += data.count(0)
         out: list[str] = []
+        if self._discarding:  # rest of an overlong line: drop up to its end
+            end = _first_eol(data)
+            if end < 0:
+                return out
+            data = data[end + 1:]
+            self._discarding = False
         buf = self._buf
         buf += data
         end = max(buf.rfind(b"\n"), buf.rfind(b"\r"))
@@ -83,11 +90,16 @@ class SentenceFramer:
             c.lines += 1
             buf.clear()
             self._pending = None
+            self._discarding = True
         return out
 
     def _line(self, line: bytes, out: list[str]) -> None:
         c = self.counters
         c.lines += 1
+        if len(line) > MAX_LINE:
+            c.overlong += 1
+            self._pending = None
+            return
         pending, self._pending = self._pending, None
         begin = _last_start(line)
         if pending is not None:
@@ -147,6 +159,12 @@ class SentenceFramer:
             self.counters.lines += 1
             self.counters.truncated += 1
             self._buf.clear()
+        self._discarding = False
+
+
+def _first_eol(data: bytes) -> int:
+    ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+    return min(ends) if ends else -1
 
 
 def _last_start(line: bytes) -> int:

@@ -2,11 +2,14 @@
 
 The thread opens the port with pyserial, reads whatever arrived (stamping it with the host
 clock once per read), feeds the pure :class:`NmeaParser` and hands the resulting readings to
-the event loop with one ``call_soon_threadsafe`` per read. It survives unplug/replug: a port
-that cannot be opened or fails yields ``SourceHealth(ok=False, source="gnss")`` once, the
-thread retries with exponential backoff (``reconnect_min_s`` doubling up to
-``reconnect_max_s``), and ``SourceHealth(ok=True)`` follows when sentences flow again. A port
-that stays open but goes quiet for ``stall_timeout_s`` is reported the same way.
+the event loop with one ``call_soon_threadsafe`` per read. Like gpsd it may report an epoch
+more than once (after GSA/GSV/VTG); an update identical to the previous one is not re-sent.
+
+It survives unplug/replug: a port that cannot be opened or fails yields
+``SourceHealth(ok=False, source="gnss")`` once, the thread retries with exponential backoff
+(``reconnect_min_s`` doubling up to ``reconnect_max_s``), and ``SourceHealth(ok=True)``
+follows when sentences flow again. A port that stays open but goes quiet for
+``stall_timeout_s`` is reported the same way.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
 import serial
 
 from agent.sources.gnss.health import LinkChange, LinkHealth
 from agent.sources.gnss.parser import NmeaParser
-from agent.sources.readings import Emit, Reading, Source, SourceHealth
+from agent.sources.readings import Emit, GnssFix, Reading, Source, SourceHealth
 from agent.sources.settings import GnssSettings
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,8 @@ class GnssSerialSource(Source):
         self._fixes = 0
         self._last_error = ""
         self._last_fix_t: float | None = None
+        self._last_sent: GnssFix | None = None
+        self._unchanged = 0
 
     @classmethod
     def from_settings(cls, settings: GnssSettings) -> GnssSerialSource | None:
@@ -154,7 +160,7 @@ class GnssSerialSource(Source):
             data: bytes = port.read(max(1, min(port.in_waiting, READ_MAX)))
             t = self._wall()
             before = framing.sentences
-            batch: list[Reading] = list(self._parser.feed(data, t)) if data else []
+            batch: list[Reading] = self._changed(self._parser.feed(data, t)) if data else []
             count = framing.sentences - before
             got_any = got_any or count > 0
             change = self._health.read(time.monotonic(), len(data), count)
@@ -167,6 +173,19 @@ class GnssSerialSource(Source):
                     self._last_fix_t = t
                 hand_over(batch)
         return got_any
+
+    def _changed(self, fixes: list[GnssFix]) -> list[Reading]:
+        """Drop updates identical to the last one sent (gpsd re-reports an epoch after GSA and
+        GSV; when those change nothing, one fix per epoch reaches the loop)."""
+        out: list[Reading] = []
+        for fix in fixes:
+            last = self._last_sent
+            if last is not None and replace(last, t=fix.t) == fix:
+                self._unchanged += 1
+                continue
+            self._last_sent = fix
+            out.append(fix)
+        return out
 
     def _fault(self, detail: str, hand_over: Callable[[list[Reading]], None]) -> None:
         self._last_error = detail
@@ -191,6 +210,7 @@ class GnssSerialSource(Source):
             "open_failures": self._open_failures,
             "disconnects": self._disconnects,
             "fixes": self._fixes,
+            "unchanged_updates_dropped": self._unchanged,
             "last_fix_t": self._last_fix_t,
             "last_error": self._last_error,
             "nmea": self._parser.counters(),
