@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.sources.gnss import SentenceFramer, read_capture
 from tests.sources.gnss.gpsd_oracle import (
     CAPTURE_NAMES,
     as_tpv,
@@ -15,7 +16,6 @@ from tests.sources.gnss.gpsd_oracle import (
     expected_tpvs,
     per_epoch,
 )
-from agent.sources.gnss import SentenceFramer, read_capture
 
 
 @pytest.fixture
