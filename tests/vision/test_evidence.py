@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from skimage.data import astronaut
 
 from agent.events import (
     Bucket,
@@ -31,25 +30,13 @@ from agent.vision.pipeline import FacePipeline
 from agent.vision.ring import FrameRing, RingFrame
 from agent.vision.settings import VisionSettings
 
-from .video_files import counting_frame, frame_number, write_counting_video
+from .video_files import counting_frame, frame_number, write_counting_video, write_face_video
 
 REPO = Path(__file__).resolve().parents[2]
 IDENTITY = DeviceIdentity(device_source="862798050833538",
                           account_ulid="01GXRRKM43W02X5JZDSMZHAJJY")
 # The astronaut's face in a 640x480 frame built like the bench video (scale 1.5).
 FACE_BOX = (0.37, 0.28, 0.30, 0.40)
-
-
-def write_face_video(path: Path, n: int = 40, fps: float = 20.0) -> Path:
-    photo = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
-    m = np.array([[1.5, 0.0, 320 - 1.5 * 224], [0.0, 1.5, 230 - 1.5 * 122]])
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (640, 480))
-    for i in range(n):
-        mi = m.copy()
-        mi[0, 2] += 4 * np.sin(i / 5)
-        writer.write(cv2.warpAffine(photo, mi, (640, 480), borderMode=cv2.BORDER_REPLICATE))
-    writer.release()
-    return path
 
 
 def read_video(path: Path) -> list[np.ndarray]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from skimage.data import astronaut
 
 BITS = 8
 
@@ -41,5 +42,23 @@ def write_counting_video(path: Path, n: int, fps: float, size: tuple[int, int] =
     assert writer.isOpened(), f"cannot write {path}"
     for i in range(n):
         writer.write(counting_frame(i, size))
+    writer.release()
+    return path
+
+
+def write_face_video(path: Path, n: int = 40, fps: float = 20.0, no_face: int = 0) -> Path:
+    """The astronaut's face (real photo) in 640x480, swaying a little; the last ``no_face``
+    frames show no one."""
+    photo = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
+    m = np.array([[1.5, 0.0, 320 - 1.5 * 224], [0.0, 1.5, 230 - 1.5 * 122]])
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (640, 480))
+    for i in range(n):
+        if i >= n - no_face:  # a smooth grey ramp: normal brightness and contrast, no face
+            ramp = np.tile(np.linspace(60, 180, 640, dtype=np.uint8), (480, 1))
+            writer.write(cv2.cvtColor(ramp, cv2.COLOR_GRAY2BGR))
+            continue
+        mi = m.copy()
+        mi[0, 2] += 4 * np.sin(i / 5)
+        writer.write(cv2.warpAffine(photo, mi, (640, 480), borderMode=cv2.BORDER_REPLICATE))
     writer.release()
     return path
