@@ -123,8 +123,12 @@ class Outbox:
         self._over_cap = False
         self._evicted_unlogged: dict[int, int] = {}
         self._evicted_logged_at = -EVICTION_LOG_INTERVAL_S
-        database.prepare_dir(data_dir)
-        self._lock_fd: int | None = database.acquire_lock(data_dir)
+        self._lock_fd: int | None = None
+        try:
+            database.prepare_dir(data_dir)
+            self._lock_fd = database.acquire_lock(data_dir)
+        except OSError as exc:
+            raise StorageError(f"cannot open the outbox in {data_dir}: {exc}") from exc
         try:
             self._quarantined_now: tuple[Path, ...] = ()
             try:
@@ -141,6 +145,9 @@ class Outbox:
                 log.info("removed %d orphaned outbox file(s) left by an interrupted write", orphans)
             self._enforce_cap_now()
             self._reserve.ensure()
+        except OSError as exc:
+            self._close_quietly()
+            raise StorageError(f"cannot open the outbox in {data_dir}: {exc}") from exc
         except BaseException:
             self._close_quietly()
             raise
@@ -467,7 +474,9 @@ class Outbox:
 
     def _check_room(self) -> None:
         """Refuse new events while the disk-full reserve is spent (and cannot be put back)."""
-        if not self._reserve.ensure():
+        with self._lock:
+            room = self._reserve.ensure()
+        if not room:
             raise DiskFullError(
                 "disk full: the outbox refuses new events until space frees"
                 " (its reserve is lent to the uplink to drain)"

@@ -24,7 +24,7 @@ from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
 from tests.store.events_factory import IDENTITY, alarm, hardware, periodic, vision
 
-PRODUCERS = 6
+PRODUCERS = 32
 _out_lock = threading.Lock()
 
 
@@ -42,11 +42,11 @@ def uplink(box: Outbox, stop: threading.Event) -> None:
     """Claims, 'uploads' for a few ms, acks most and releases some: rows are often in flight."""
     rng = random.Random()
     while not stop.is_set():
-        claimed = box.claim(rng.randint(20, 200))
+        claimed = box.claim(rng.randint(10, 100))
         if not claimed:
             time.sleep(0.005)
             continue
-        time.sleep(rng.uniform(0.001, 0.01))
+        time.sleep(rng.uniform(0.02, 0.06))  # slower than the producers: a backlog builds up
         if rng.random() < 0.2:
             box.release([e.row_id for e in claimed])
             continue
