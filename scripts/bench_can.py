@@ -198,6 +198,14 @@ def profile(total: int, share: float) -> None:
     pstats.Stats(prof).sort_stats("tottime").print_stats(18)
 
 
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rate", type=float, default=8000.0, help="paced frames/s")
@@ -213,7 +221,7 @@ def main() -> int:
     if args.profile:
         profile(args.frames, args.unknown_share)
         return 0
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cpus, "
           f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
     print(f"unknown-PGN share: {args.unknown_share:.2f}")
     m = run_case(0, 0, args.frames, args.unknown_share)
