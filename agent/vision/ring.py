@@ -1,9 +1,10 @@
 """A per-camera ring buffer of recent frames, JPEG-encoded in memory.
 
 Fed from the camera's capture thread (:meth:`FrameRing.push` is a camera listener): frames are
-decimated to ``fps``, encoded once, and kept for ``seconds``; the oldest are dropped first
-when the total would exceed ``max_bytes``, so memory is bounded by ``max_bytes`` per camera
-whatever the scene (a busy road scene compresses worse than a cabin). Readers (evidence
+decimated to ``fps``, encoded once, and kept for ``seconds``. Memory is bounded by
+``max_bytes`` per camera whatever the scene: the JPEG quality adapts (down to
+``MIN_QUALITY``) so that ``seconds`` of frames fit in ``max_bytes``; a scene that still does
+not fit loses its oldest frames first (counted in ``evicted_for_bytes``). Readers (evidence
 clips, ``demand.image`` / ``demand.video``) take consistent snapshots under a lock.
 """
 
@@ -37,9 +38,13 @@ class RingStats:
     kept: int  # frames encoded and stored (after decimation)
     evicted_for_bytes: int  # dropped early because of max_bytes
     encode_ms_avg: float
+    quality: int  # the JPEG quality in use now
 
 
 class FrameRing:
+    MIN_QUALITY = 40  # below this, faces in evidence become hard to recognise
+    ADAPT_EVERY = 20  # kept frames between quality adjustments
+
     def __init__(self, camera: str, *, seconds: float = 190.0, fps: float = 10.0,
                  max_bytes: int = 64 * 1024 * 1024, jpeg_quality: int = 80) -> None:
         if seconds <= 0 or fps <= 0 or max_bytes <= 0:
@@ -57,6 +62,9 @@ class FrameRing:
         self._pushed = self._kept = self._evicted_bytes = 0
         self._encode_s = 0.0
         self._last_kept_t = -float("inf")
+        self._quality = jpeg_quality
+        self._recent_bytes = 0
+        self._recent_n = 0
 
     # --- writer (capture thread) ------------------------------------------------------------
     def push(self, frame: Frame) -> None:
@@ -67,12 +75,27 @@ class FrameRing:
         if frame.t - self._last_kept_t < 0.9 / self.fps:
             return
         t0 = time.perf_counter()
-        ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self._quality])
         self._encode_s += time.perf_counter() - t0
         if not ok:
             return
         h, w = frame.image.shape[:2]
         self.add(RingFrame(frame.t, buf.tobytes(), w, h))
+        self._adapt(len(buf))
+
+    def _adapt(self, size: int) -> None:
+        """Steer the quality so ``seconds`` x ``fps`` frames fit in ``max_bytes``."""
+        self._recent_bytes += size
+        self._recent_n += 1
+        if self._recent_n < self.ADAPT_EVERY:
+            return
+        avg = self._recent_bytes / self._recent_n
+        self._recent_bytes = self._recent_n = 0
+        budget = self.max_bytes / (self.seconds * self.fps)
+        if avg > 0.95 * budget and self._quality > self.MIN_QUALITY:
+            self._quality = max(self.MIN_QUALITY, self._quality - 5)
+        elif avg < 0.75 * budget and self._quality < self.jpeg_quality:
+            self._quality = min(self.jpeg_quality, self._quality + 5)
 
     def add(self, item: RingFrame) -> None:
         """Store an already encoded frame (in time order) and evict what is too old/too big."""
@@ -135,4 +158,5 @@ class FrameRing:
                 newest_t=self._times[-1] if n else None,
                 pushed=self._pushed, kept=self._kept, evicted_for_bytes=self._evicted_bytes,
                 encode_ms_avg=self._encode_s * 1e3 / self._kept if self._kept else 0.0,
+                quality=self._quality,
             )

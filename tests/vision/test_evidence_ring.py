@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
 from agent.vision.camera import Frame
 from agent.vision.ring import FrameRing, RingFrame
+
+from .video_files import write_face_video
 
 T0 = 1_700_000_000.0
 
@@ -61,3 +65,20 @@ def test_nearest_and_between() -> None:
     assert [f.jpeg[0] for f in ring.between(T0 + 0.3, T0 + 0.6)] == [3, 4, 5, 6]
     ring.add(RingFrame(T0 + 0.05, b"late", 1, 1))  # out of order: ignored
     assert ring.stats().frames == 20
+
+
+def test_quality_adapts_so_the_full_span_fits_the_byte_cap(tmp_path: Path) -> None:
+    cap = cv2.VideoCapture(str(write_face_video(tmp_path / "f.avi", n=20)))
+    images = [cap.read()[1] for _ in range(20)]
+    q80 = len(cv2.imencode(".jpg", images[0], [cv2.IMWRITE_JPEG_QUALITY, 80])[1])
+    # Room for 20 s at 10 fps of frames ~30 % smaller than quality 80 makes them.
+    cap_bytes = int(200 * q80 * 0.7)
+    ring = FrameRing("cam1", seconds=20.0, fps=10.0, max_bytes=cap_bytes, jpeg_quality=80)
+    for i in range(400):  # 40 s
+        ring.push(Frame("cam1", i, T0 + i / 10, images[i % 20]))
+    st = ring.stats()
+    assert st.quality < 80
+    assert st.quality >= FrameRing.MIN_QUALITY
+    assert st.bytes <= cap_bytes
+    assert st.newest_t is not None and st.oldest_t is not None
+    assert st.newest_t - st.oldest_t == pytest.approx(20.0, abs=0.11)  # the whole span kept
