@@ -91,7 +91,7 @@ class FixMerger:
         mask = self._parse(sentence)
         if mask & CLEAR:
             if not mask & DOP:
-                s.hdop = s.vdop = s.pdop = _NAN
+                s.carry_dops()
             s.fix = Fix()
         _merge(s.fix, mask, s.newdata)
         self._derive()
@@ -238,9 +238,9 @@ class FixMerger:
             speed_mps=_opt(fix.speed) if has_fix else None,
             track=_opt(fix.track) if has_fix else None,
             climb_mps=_opt(fix.climb) if mode >= MODE_3D else None,
-            hdop=_opt(s.hdop),
-            vdop=_opt(s.vdop),
-            pdop=_opt(s.pdop),
+            hdop=_opt(s.hdop if math.isfinite(s.hdop) else s.prev_hdop),
+            vdop=_opt(s.vdop if math.isfinite(s.vdop) else s.prev_vdop),
+            pdop=_opt(s.pdop if math.isfinite(s.pdop) else s.prev_pdop),
             satellites_used=s.satellites_used,
             satellites_visible=s.satellites_visible,
         )

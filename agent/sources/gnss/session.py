@@ -102,6 +102,11 @@ class Session:
     hdop: float = NAN
     vdop: float = NAN
     pdop: float = NAN
+    # the previous epoch's DOPs: reported until this epoch's GSA arrives (gpsd's SKY would
+    # show none meanwhile), so a fix reported at GGA does not lose its PDOP/VDOP
+    prev_hdop: float = NAN
+    prev_vdop: float = NAN
+    prev_pdop: float = NAN
     satellites_used: int = 0
     satellites_visible: int = 0
     sky_azimuths: list[float] = field(default_factory=list)
@@ -112,3 +117,8 @@ class Session:
     gsv_await: int = 0
     seen_gsa: set[str] = field(default_factory=set)  # talker letters (2nd char) seen on GSA
     seen_gsv: set[str] = field(default_factory=set)
+
+    def carry_dops(self) -> None:
+        """A new epoch starts: this epoch's DOPs become the previous ones (gpsd clears them)."""
+        self.prev_hdop, self.prev_vdop, self.prev_pdop = self.hdop, self.vdop, self.pdop
+        self.hdop = self.vdop = self.pdop = NAN

@@ -87,10 +87,12 @@ def test_rmc_with_gsa_counting_more_than_three_satellites_is_3d() -> None:
     fixes = feed(m, rmc("120000"), gsa, rmc("120001"))
     assert fixes[-1].mode == FixMode.FIX_3D  # RMC alone says only "fix"; GSA used 4
     assert fixes[-1].satellites_used == 4
-    # DOPs belong to the epoch: the RMC starting a new one clears them until its GSA
+    # a new epoch reports the previous epoch's DOPs until its own GSA arrives
+    assert fixes[-1].pdop == 1.8
+    fixes = feed(m, "GPGSA,A,3,02,05,07,09,,,,,,,,,2.5,1.2,2.2")
+    assert (fixes[-1].pdop, fixes[-1].hdop, fixes[-1].vdop) == (2.5, 1.2, 2.2)
+    fixes = feed(m, rmc("120002"), rmc("120003"))  # no GSA for two epochs: DOPs expire
     assert fixes[-1].pdop is None
-    fixes = feed(m, gsa)
-    assert (fixes[-1].pdop, fixes[-1].hdop, fixes[-1].vdop) == (1.8, 1.1, 1.5)
 
 
 def test_gsa_satellites_merge_across_talkers_and_reset_next_epoch() -> None:
