@@ -150,7 +150,7 @@ class Camera(Source):
 
     def diagnostics(self) -> dict[str, object]:
         st = self.stats()
-        return {"camera": self.camera, "source": self.source, "kind": str(self.kind),
+        return {"camera": self.camera, "source": self._safe_source(), "kind": str(self.kind),
                 **{k: getattr(st, k) for k in CameraStats.__slots__}}
 
     async def run(self, emit: Emit | None = None) -> None:

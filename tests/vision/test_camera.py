@@ -41,6 +41,13 @@ def test_source_kinds() -> None:
     assert source_kind("demo/driver.mp4") == SourceKind.FILE
 
 
+def test_stream_credentials_never_reach_diagnostics() -> None:
+    cam = Camera("cam0", "rtsp://admin:s3cret@10.0.0.5:554/stream1")
+    diag = cam.diagnostics()
+    assert diag["source"] == "rtsp://***@10.0.0.5:554/stream1"
+    assert "s3cret" not in repr(diag)
+
+
 async def test_video_file_is_paced_at_its_own_fps_and_ends_cleanly(tmp_path: Path) -> None:
     path = write_counting_video(tmp_path / "c.avi", 30, fps=20.0)
     cam = Camera("cam1", str(path))
