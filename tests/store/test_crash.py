@@ -71,6 +71,14 @@ def _check_database(data_dir: Path) -> tuple[dict[str, int], int, int]:
     return {r[1]: r[2] for r in rows}, next_seq, in_flight
 
 
+def _wait_for_output(out_path: Path, child: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while out_path.stat().st_size == 0:
+        assert child.poll() is None, "the child died before writing anything"
+        assert time.monotonic() < deadline, "the child wrote nothing in 20 s"
+        time.sleep(0.005)
+
+
 @pytest.mark.slow
 def test_kill_9_at_random_moments_never_loses_a_durable_event(tmp_path: Path) -> None:
     rng = random.Random(SEED)
@@ -89,8 +97,11 @@ def test_kill_9_at_random_moments_never_loses_a_durable_event(tmp_path: Path) ->
                 [sys.executable, "-m", "tests.store.crash_writer", str(data_dir)],
                 cwd=REPO, stdout=out, stderr=err,
             )
-            # Mostly mid-stream; sometimes while the child is still opening/recovering.
-            delay = rng.uniform(0.02, 0.25) if run % 5 == 0 else rng.uniform(0.3, 1.1)
+            if run % 5 == 0:  # while the child is still starting, opening, recovering
+                delay = rng.uniform(0.02, 0.25)
+            else:  # mid-stream: counted from its first durable event, so load cannot skew it
+                _wait_for_output(out_path, child)
+                delay = rng.uniform(0.1, 1.0)
             time.sleep(delay)
             child.send_signal(signal.SIGKILL)
             code = child.wait(timeout=30)
@@ -130,7 +141,7 @@ def test_kill_9_at_random_moments_never_loses_a_durable_event(tmp_path: Path) ->
           f"{in_flight_at_kill} rows found in flight after kills, "
           f"{runs_with_promises} runs with events, {time.monotonic() - started:.1f}s")
     # The test exercised what it claims to (not just kills before the first event).
-    assert runs_with_promises >= KILLS * 2 // 3
+    assert runs_with_promises >= KILLS - KILLS // 5  # every mid-stream kill had events
     assert len(promised_all) > 2000
     assert kept > 1000, "the uplink stand-in acked nearly everything: too little checked"
     assert in_flight_at_kill > 0, "never killed while rows were in flight"
