@@ -59,6 +59,7 @@ class DriverMonitor:
         self.latest: DmsMetrics | None = None
         self.events_published = 0
         self.events_failed = 0
+        self.processing_errors = 0
         self._times: deque[float] = deque(maxlen=60)
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -86,8 +87,16 @@ class DriverMonitor:
                 if frame.t - last_t < min_gap:
                     continue
                 last_t = frame.t
-                obs = await loop.run_in_executor(pool, self.processor.process, frame.image,
-                                                 frame.t)
+                try:
+                    obs = await loop.run_in_executor(pool, self.processor.process, frame.image,
+                                                     frame.t)
+                except Exception:  # one bad frame must not stop monitoring
+                    self.processing_errors += 1
+                    if self.processing_errors in (1, 10, 100) or \
+                            self.processing_errors % 1000 == 0:
+                        log.exception("face pipeline failed (%d so far)",
+                                      self.processing_errors)
+                    continue
                 self._times.append(time.monotonic())
                 ctx = self.context()
                 step = self.machine.step(obs, float(ctx.speed_kmh))
@@ -124,6 +133,7 @@ class DriverMonitor:
         return {
             "fps": round(self.fps, 1), "eventsPublished": self.events_published,
             "eventsFailed": self.events_failed, "pendingEvidence": len(self._pending),
+            "processingErrors": self.processing_errors,
             "faceFound": m.face_found if m else None,
             "perclos": m.perclos if m else None,
             "calibrated": m.neutral.calibrated if m else None,

@@ -90,3 +90,36 @@ async def test_driver_leaving_the_seat_ends_up_in_the_outbox_with_evidence(
     image = cv2.imread(str(by_key[keys[0]].path))
     assert image is not None and image.shape == (480, 640, 3)
     outbox.close()
+
+
+class FlakyPipeline(CountingPipeline):
+    """The real pipeline, failing on every third frame (as a corrupt frame might)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def process(self, frame_bgr: np.ndarray, t: float) -> FaceObservation:
+        self.calls += 1
+        if self.calls % 3 == 0:
+            raise ValueError("bad frame")
+        return super().process(frame_bgr, t)
+
+
+async def test_a_failing_frame_does_not_stop_monitoring(tmp_path: Path) -> None:
+    video = write_face_video(tmp_path / "cabin.avi", n=30, fps=30.0)
+    camera = Cam("cam1", str(video))
+    outbox = Outbox(tmp_path / "data", IDENTITY)
+    writer = OutboxWriter(outbox)
+    pipeline = FlakyPipeline()
+    monitor = DriverMonitor(camera, pipeline, DmsSettings(), writer,
+                            lambda: VehicleContext(speed_kmh=50))
+    cam_task = asyncio.create_task(camera.run())
+    await asyncio.wait_for(monitor.run(), 10.0)
+    await cam_task
+    await writer.close()
+    outbox.close()
+    assert monitor.processing_errors == pipeline.calls // 3 >= 3
+    assert pipeline.faces == pipeline.calls - monitor.processing_errors  # the rest went on
+    assert monitor.latest is not None and monitor.latest.face_found
+    assert monitor.diagnostics()["processingErrors"] == monitor.processing_errors
