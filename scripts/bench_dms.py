@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Driver-monitoring benchmark: the agent's full face pipeline vs the MediaPipe anchor.
+
+Per frame, as in the anchor (shared/bench/anchor_mediapipe_dms.py): decode with
+cv2.VideoCapture, then detect-or-track, FaceMesh, Iris (both eyes), head pose, the measures,
+and the pure DMS state machine (agent.dms). Each configuration runs in its own process (so
+process-wide settings such as cv2.setNumThreads do not leak between them), pinned to one core,
+interleaved with the anchor in the same run so the ratio is measured under the same load.
+
+    .venv/bin/python scripts/bench_dms.py --anchor-python /work/anchor-venv/bin/python
+    .venv/bin/python scripts/bench_dms.py --variants final --repeat 5    # ours only
+
+`fps` includes decoding (frames / wall time); p50/p99 are per-frame processing latency,
+decode excluded (the anchor's definitions); `cpu_ms_per_frame` is process CPU time per frame
+(decode included), the figure least disturbed by other load on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_BENCH = ROOT.parent / "shared" / "bench"
+DEFAULT_VIDEO = ROOT / "bench-out" / "dms_face.mp4"
+
+# Each step turns one optimisation on, in order; "final" is the shipped default settings.
+# ("prelu" is not a setting: it is the model rewrite in scripts/fetch_models; --models-dir
+# pointing at unrewritten models measures without it.)
+VARIANTS: dict[str, dict[str, Any]] = {
+    "baseline": {"track": False, "iris_batched": False, "io_binding": False,
+                 "graph_optimization": "basic", "opencv_threads": 0},
+    "+graph_all": {"track": False, "iris_batched": False, "io_binding": False,
+                   "graph_optimization": "all", "opencv_threads": 0},
+    "+track": {"track": True, "iris_batched": False, "io_binding": False,
+               "graph_optimization": "all", "opencv_threads": 0},
+    "+iris_batch": {"track": True, "iris_batched": True, "io_binding": False,
+                    "graph_optimization": "all", "opencv_threads": 0},
+    "+io_binding": {"track": True, "iris_batched": True, "io_binding": True,
+                    "graph_optimization": "all", "opencv_threads": 0},
+    "final": {},  # VisionSettings defaults: all of the above + cv2.setNumThreads(1)
+    "threads2": {"intra_op_threads": 2},  # for the record: 2 ORT threads on one core
+}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    k = (len(s) - 1) * q / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def worker(video: str, frames: int, variant: str, models_dir: Path) -> dict[str, Any]:
+    """One pass over the video with one configuration (runs in a child process)."""
+    import cv2
+    import psutil
+
+    from agent.dms.policy import DmsStateMachine
+    from agent.vision.pipeline import FacePipeline
+    from agent.vision.settings import VisionSettings
+
+    settings = VisionSettings(**VARIANTS[variant])
+    t0 = time.perf_counter()
+    pipeline = FacePipeline.from_settings(settings, models_dir=models_dir)
+    dms = DmsStateMachine()
+    init_s = time.perf_counter() - t0
+    cap = cv2.VideoCapture(video)
+    if not cap.isOpened():
+        raise SystemExit(f"cannot open {video}")
+    fps_in = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    proc_ms: list[float] = []
+    decode_ms: list[float] = []
+    dms_ms: list[float] = []
+    stages: dict[str, list[float]] = {k: [] for k in ("detect", "mesh", "iris", "pose",
+                                                      "measures")}
+    found = 0
+    events = 0
+    t_start, cpu_start = time.perf_counter(), time.process_time()
+    for i in range(frames):
+        t_a = time.perf_counter()
+        ok, frame = cap.read()
+        t_b = time.perf_counter()
+        if not ok:
+            break
+        obs = pipeline.process(frame, i / fps_in)
+        t_c = time.perf_counter()
+        step = dms.step(obs, 50.0)
+        t_d = time.perf_counter()
+        found += obs.face_found
+        events += len(step.events)
+        decode_ms.append((t_b - t_a) * 1e3)
+        proc_ms.append((t_d - t_b) * 1e3)
+        dms_ms.append((t_d - t_c) * 1e3)
+        for k, values in stages.items():
+            values.append(getattr(pipeline.times, k))
+    seconds = time.perf_counter() - t_start
+    cpu_s = time.process_time() - cpu_start
+    cap.release()
+    n = len(proc_ms)
+    proc = psutil.Process()
+    return {
+        "variant": variant, "settings": VARIANTS[variant], "frames": n,
+        "fps": round(n / seconds, 2), "proc_fps": round(1e3 * n / sum(proc_ms), 2),
+        "p50_ms": round(_percentile(proc_ms, 50), 3), "p99_ms": round(_percentile(proc_ms, 99), 3),
+        "mean_ms": round(statistics.fmean(proc_ms), 3),
+        "decode_ms_mean": round(statistics.fmean(decode_ms), 3),
+        "cpu_ms_per_frame": round(1e3 * cpu_s / n, 3),
+        "stage_ms_mean": {k: round(statistics.fmean(v), 3) for k, v in stages.items()},
+        "dms_ms_mean": round(statistics.fmean(dms_ms), 4),
+        "detections": pipeline.times.detections, "faces_found": found, "dms_events": events,
+        "init_s": round(init_s, 3), "rss_mb": round(proc.memory_info().rss / 2**20, 1),
+        "threads": proc.num_threads(),
+    }
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    res = subprocess.run(args, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise SystemExit(f"benchmark child failed ({res.returncode}): {' '.join(args)}\n"
+                         f"{res.stderr[-3000:]}")
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("{")][-1]
+    data: dict[str, Any] = json.loads(line)
+    return data
+
+
+def ensure_video(path: Path) -> None:
+    if path.is_file():
+        return
+    maker = SHARED_BENCH / "make_face_video.py"
+    if not maker.is_file():
+        raise SystemExit(f"no video at {path} and no {maker} to make one")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"making {path} with {maker}", file=sys.stderr)
+    subprocess.run([sys.executable, str(maker), str(path)], check=True)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import cv2
+    import numpy as np
+    import onnxruntime as ort
+
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
+            "onnxruntime": ort.__version__, "opencv": cv2.__version__, "numpy": np.__version__,
+            "affinity": sorted(os.sched_getaffinity(0)), "loadavg": os.getloadavg()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO,
+                    help=f"640x480 face video (made if missing; default {DEFAULT_VIDEO})")
+    ap.add_argument("--frames", type=int, default=600)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cpu", type=int, default=0, help="core to pin to (like taskset -c)")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help=f"comma-separated subset of: {', '.join(VARIANTS)}")
+    ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    ap.add_argument("--anchor-python", type=Path, default=None,
+                    help="python of the MediaPipe anchor venv (shared/bench/README.md)")
+    ap.add_argument("--json-out", type=Path, default=None, help="also write the report here")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    os.sched_setaffinity(0, {args.cpu})  # children inherit the single core
+    if args.worker:
+        print(json.dumps(worker(str(args.video), args.frames, args.worker, args.models_dir)))
+        return 0
+
+    ensure_video(args.video)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}")
+    anchor_script = SHARED_BENCH / "anchor_mediapipe_dms.py"
+    anchor = None
+    note = None
+    if args.anchor_python is None:
+        note = "anchor skipped: no --anchor-python given"
+    elif not args.anchor_python.exists():
+        note = f"anchor skipped: {args.anchor_python} does not exist (shared/bench/README.md)"
+    elif not anchor_script.is_file():
+        note = f"anchor skipped: {anchor_script} not found"
+    else:
+        anchor = [str(args.anchor_python), str(anchor_script), str(args.video),
+                  "--frames", str(args.frames), "--repeat", "1"]
+    if note:
+        print(note, file=sys.stderr)
+
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    anchor_runs: list[dict[str, Any]] = []
+    me = [sys.executable, str(Path(__file__).resolve()), "--video", str(args.video),
+          "--frames", str(args.frames), "--cpu", str(args.cpu),
+          "--models-dir", str(args.models_dir), "--worker"]
+    for r in range(args.repeat):
+        for v in variants:  # interleaved: ours, anchor, ours, ... under the same load
+            runs[v].append(_child([*me, v]))
+            print(f"round {r + 1}/{args.repeat} {v}: {runs[v][-1]['fps']} fps, "
+                  f"{runs[v][-1]['cpu_ms_per_frame']} cpu ms/frame", file=sys.stderr)
+        if anchor:
+            a = _child(anchor)
+            a.pop("runs", None)
+            anchor_runs.append(a)
+            print(f"round {r + 1}/{args.repeat} anchor: {a['fps']} fps, "
+                  f"{a['cpu_ms_per_frame']} cpu ms/frame", file=sys.stderr)
+
+    keys = ("fps", "proc_fps", "p50_ms", "p99_ms", "mean_ms", "decode_ms_mean",
+            "cpu_ms_per_frame", "rss_mb", "dms_ms_mean")
+    summary: dict[str, Any] = {}
+    for v, rs in runs.items():
+        summary[v] = {k: round(statistics.median(float(x[k]) for x in rs), 3) for k in keys}
+        summary[v]["stage_ms_mean"] = {
+            k: round(statistics.median(x["stage_ms_mean"][k] for x in rs), 3)
+            for k in rs[0]["stage_ms_mean"]}
+        summary[v]["detections"] = rs[0]["detections"]
+        summary[v]["faces_found"] = min(x["faces_found"] for x in rs)
+    report: dict[str, Any] = {"machine": machine(), "video": str(args.video),
+                              "models_dir": str(args.models_dir), "frames": args.frames,
+                              "repeat": args.repeat, "summary": summary, "runs": runs}
+    if anchor_runs:
+        akeys = ("fps", "proc_fps", "p50_ms", "p99_ms", "cpu_ms_per_frame")
+        report["anchor"] = {k: round(statistics.median(float(a[k]) for a in anchor_runs), 3)
+                            for k in akeys}
+        report["anchor"]["faces_found"] = min(a["faces_found"] for a in anchor_runs)
+        report["anchor_runs"] = anchor_runs
+        ref = "final" if "final" in runs else variants[-1]
+        # Ratio per round (same load), then the median: ours / anchor, > 1 = faster.
+        report["ratio_to_anchor"] = {
+            "variant": ref,
+            "fps": round(statistics.median(o["fps"] / a["fps"] for o, a in
+                                           zip(runs[ref], anchor_runs, strict=True)), 3),
+            "cpu_ms_per_frame": round(statistics.median(
+                a["cpu_ms_per_frame"] / o["cpu_ms_per_frame"]
+                for o, a in zip(runs[ref], anchor_runs, strict=True)), 3),
+        }
+    else:
+        report["anchor"] = note
+    text = json.dumps(report, indent=2)
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(text + "\n")
+    print(json.dumps({"summary": summary, "anchor": report["anchor"],
+                      "ratio_to_anchor": report.get("ratio_to_anchor"),
+                      "machine": report["machine"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
