@@ -92,6 +92,7 @@ class Uplink:
         self._client: CloudClient | None = None
         self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s, uniform)
         self._wakeup = asyncio.Event()
+        self._ack_task: asyncio.Future[None] | None = None
         # diagnostics
         self._state = "stopped"
         self._sent_events = 0
@@ -122,7 +123,7 @@ class Uplink:
                 self._wakeup.clear()
                 self._state = "sending"
                 try:
-                    result = await self.drain_once()
+                    result = await self.drain()
                 except RetryLaterError as exc:
                     await self._back_off(str(exc), exc.retry_after)
                     continue
@@ -133,7 +134,6 @@ class Uplink:
                     log.exception("uplink: unexpected error")
                     await self._back_off(f"{type(exc).__name__}: {exc}", None)
                     continue
-                self._backoff.reset()
                 if result.claimed == 0:
                     self._state = "idle"
                     with contextlib.suppress(TimeoutError):
@@ -147,28 +147,33 @@ class Uplink:
         """Claim one batch and deliver it; on failure release what was not delivered and raise.
 
         Raises :class:`RetryLaterError` (transient; nothing lost) or :class:`StorageError`.
+        When it returns, the delivered rows are acked.
         """
-        claimed = await self._claim()
-        if not claimed:
-            return DrainResult()
-        pending = {ev.row_id for ev in claimed}
         try:
-            result = await self._deliver(claimed, pending)
-        except BaseException as exc:
-            if not isinstance(exc, RetryLaterError | asyncio.CancelledError):
-                log.warning("uplink: delivery failed: %s", exc)
-            raise
+            return await self._deliver_claimed(await self._take(self._start_claim()))
         finally:
-            if pending:
-                await self._release(sorted(pending))
-        self._last_success_at = time.time()
-        return result
+            await self._flush_acks()
 
     async def drain(self) -> DrainResult:
-        """:meth:`drain_once` until the outbox has nothing left to claim (tests, tools)."""
+        """Deliver batch after batch until nothing is left to claim; raise like :meth:`drain_once`.
+
+        The next batch is claimed, and the previous one acked, while the current one is on the
+        wire, so the outbox's fsyncs overlap the network round trip.
+        """
         total = DrainResult()
-        while (step := await self.drain_once()).claimed:
-            total += step
+        ahead: asyncio.Task[list[StoredEvent]] | None = self._start_claim()
+        try:
+            while ahead is not None:
+                claimed = await self._take(ahead)
+                ahead = None
+                if not claimed:
+                    break
+                ahead = self._start_claim()
+                total += await self._deliver_claimed(claimed)
+        finally:
+            if ahead is not None:
+                await self._abandon(ahead)
+            await self._flush_acks()
         return total
 
     def diagnostics(self) -> dict[str, Any]:
@@ -244,19 +249,60 @@ class Uplink:
         await asyncio.sleep(delay)
         self._next_attempt_at = None
 
-    async def _claim(self) -> list[StoredEvent]:
-        task = asyncio.ensure_future(
-            asyncio.to_thread(self._outbox.claim, self._settings.batch_size)
+    def _start_claim(self) -> asyncio.Task[list[StoredEvent]]:
+        claim = self._outbox.claim
+        return asyncio.ensure_future(
+            asyncio.to_thread(lambda: list(claim(self._settings.batch_size)))
         )
+
+    async def _take(self, task: asyncio.Task[list[StoredEvent]]) -> list[StoredEvent]:
         try:
-            return list(await asyncio.shield(task))
+            return await asyncio.shield(task)
         except asyncio.CancelledError:
-            # Cancelled while the claim ran in its thread: hand the rows back before leaving.
-            with contextlib.suppress(Exception):
-                rows = await task
-                if rows:
-                    await self._release([r.row_id for r in rows])
+            await self._abandon(task)  # cancelled while the claim ran: hand the rows back
             raise
+
+    async def _abandon(self, task: asyncio.Task[list[StoredEvent]]) -> None:
+        """Release the rows of a claim that will not be delivered now."""
+        with contextlib.suppress(Exception):
+            rows = await task
+            if rows:
+                await self._release([r.row_id for r in rows])
+
+    async def _deliver_claimed(self, claimed: list[StoredEvent]) -> DrainResult:
+        if not claimed:
+            return DrainResult()
+        pending = {ev.row_id for ev in claimed}
+        try:
+            result = await self._deliver(claimed, pending)
+        except BaseException as exc:
+            if not isinstance(exc, RetryLaterError | asyncio.CancelledError):
+                log.warning("uplink: delivery failed: %s", exc)
+            raise
+        finally:
+            if pending:
+                await self._release(sorted(pending))
+        self._last_success_at = time.time()
+        self._backoff.reset()
+        return result
+
+    async def _ack(self, row_ids: list[int]) -> None:
+        """Ack in the background (one at a time, in order); :meth:`_flush_acks` waits for it."""
+        await self._flush_acks()
+
+        async def ack() -> None:
+            try:
+                await asyncio.to_thread(self._outbox.ack, row_ids)
+            except StorageError:
+                await self._release(row_ids)  # re-sent later; the cloud de-duplicates
+                raise
+
+        self._ack_task = asyncio.ensure_future(ack())
+
+    async def _flush_acks(self) -> None:
+        task, self._ack_task = self._ack_task, None
+        if task is not None:
+            await asyncio.shield(task)
 
     async def _release(self, row_ids: Sequence[int]) -> None:
         try:
@@ -310,7 +356,7 @@ class Uplink:
             refused[ev.row_id] = str(item.get("Error") or "refused by the cloud")
         accepted = [ev.row_id for ev in chunk if ev.row_id not in refused]
         if accepted:
-            await asyncio.to_thread(self._outbox.ack, accepted)
+            await self._ack(accepted)
             pending.difference_update(accepted)
         for ev in chunk:
             if ev.row_id in refused:

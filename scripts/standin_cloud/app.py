@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from .body import BodyError, split_events
 from .faults import FaultMiddleware, FaultPlan, FaultRule
 from .signing import Signer, load_or_create_key
 from .store import CloudStore, EventRow, write_object_atomically
@@ -102,13 +103,17 @@ class Cloud:
             raise ApiError(401, "Unauthorized")
         return client
 
-    async def body_json(self, request: Request, lenient: bool = False) -> Any:
+    async def body_bytes(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None and int(declared) > self.config.max_body_bytes:
             raise bad_request("body too large")
         raw = await request.body()
         if request.headers.get("content-encoding", "").lower() == "gzip":
             raw = await asyncio.to_thread(_gunzip, raw, self.config.max_body_bytes)
+        return raw
+
+    async def body_json(self, request: Request, lenient: bool = False) -> Any:
+        raw = await self.body_bytes(request)
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -151,22 +156,25 @@ class Cloud:
         self.authorise(request)
         gz = request.headers.get("content-encoding", "").lower() == "gzip"
         self.count("events bodies gzip" if gz else "events bodies plain")
-        body = await self.body_json(request)
-        events = body.get("Events") if isinstance(body, dict) else None
-        if not isinstance(events, list):
-            raise bad_request('body must be {"Events": [...]}')
+        raw = await self.body_bytes(request)
+        try:
+            events = await asyncio.to_thread(split_events, raw)
+        except BodyError as exc:
+            raise bad_request(str(exc)) from None
         if len(events) > MAX_EVENTS_PER_BATCH:
             raise bad_request(f"at most {MAX_EVENTS_PER_BATCH} events per request")
         not_process = await self.db(lambda: self._ingest(events))
         return JSONResponse({"NotProcess": not_process or None})
 
-    def _ingest(self, events: list[Any]) -> list[dict[str, str]]:
+    def _ingest(self, events: list[tuple[Any, str]]) -> list[dict[str, str]]:
         """Validate and store a batch (database thread); return the refused ones."""
         refused: list[dict[str, str]] = []
         valid: list[tuple[dict[str, Any], list[tuple[str, str]]]] = []
-        for ev in events:
+        texts: dict[int, str] = {}
+        for ev, text in events:
             try:
                 valid.append((ev, validate_envelope(ev)))
+                texts[id(ev)] = text
             except InvalidEnvelopeError as exc:
                 ulid = ev.get("ulid") if isinstance(ev, dict) else None
                 refused.append(
@@ -201,7 +209,7 @@ class Cloud:
                 ev["timestamp"],
                 ev["sequenceNumber"],
                 now_ms,
-                json.dumps(ev, separators=(",", ":"), ensure_ascii=False),
+                texts[id(ev)],  # stored as the device sent it
             )
             for ev, _ in valid
         ]

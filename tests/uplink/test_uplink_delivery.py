@@ -285,3 +285,18 @@ async def test_wrong_secret_keeps_retrying_and_never_leaks_secrets(
         await uplink2.drain()
         text = json.dumps(uplink2.diagnostics()) + caplog.text
     assert CLIENT_SECRET not in text and "v1." not in text
+
+
+async def test_drain_failure_hands_back_the_batch_claimed_ahead(
+    cloud: CloudServer, outbox: Outbox
+) -> None:
+    outbox.append_many([telemetry(i) for i in range(60)])
+    add_fault(cloud.url, kind="slow", count=1, delay_s=0, paths=["/events"])  # 1st POST passes
+    add_fault(cloud.url, kind="500", count=1, paths=["/events"])  # 2nd POST fails
+    async with Uplink(cloud_settings(cloud.url, batch_size=20), outbox) as uplink:
+        with pytest.raises(RetryLaterError):
+            await uplink.drain()
+        assert outbox.stats().in_flight == 0  # batch 2 released, batch 3 (claimed ahead) too
+        assert _pending(outbox) == 40 and stats(cloud.url)["events"] == 20
+        assert (await uplink.drain()).sent == 40
+    assert _pending(outbox) == 0

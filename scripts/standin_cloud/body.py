@@ -1,0 +1,70 @@
+"""Splitting a ``{"Events": [...]}`` body into events *and their exact text*.
+
+The cloud stores each envelope as the device sent it. Re-serialising 500 parsed events per
+request cost as much as parsing them, so the common shape is scanned with the C JSON scanner
+(``raw_decode``) event by event, keeping each event's slice; anything else falls back to
+``json.loads`` plus compact re-serialisation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_HEAD = re.compile(r'\s*\{\s*"Events"\s*:\s*\[\s*')
+_WS = re.compile(r"\s*")
+_DECODER = json.JSONDecoder()
+
+
+class BodyError(ValueError):
+    """Not a ``{"Events": [...]}`` JSON body."""
+
+
+def split_events(raw: bytes) -> list[tuple[Any, str]]:
+    """``[(event, its JSON text), ...]``; raise :class:`BodyError` when the body is unusable."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BodyError("body is not UTF-8") from None
+    fast = _scan(text)
+    if fast is not None:
+        return fast
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise BodyError("body is not valid JSON") from None
+    events = body.get("Events") if isinstance(body, dict) else None
+    if not isinstance(events, list):
+        raise BodyError('body must be {"Events": [...]}')
+    return [(ev, json.dumps(ev, separators=(",", ":"), ensure_ascii=False)) for ev in events]
+
+
+def _scan(text: str) -> list[tuple[Any, str]] | None:
+    """The fast path for exactly ``{"Events":[e, e, ...]}``; ``None`` for any other shape."""
+    head = _HEAD.match(text)
+    if head is None:
+        return None
+    out: list[tuple[Any, str]] = []
+    pos = head.end()
+    if text.startswith("]", pos):
+        pos += 1
+    else:
+        while True:
+            try:
+                obj, end = _DECODER.raw_decode(text, pos)
+            except ValueError:
+                return None
+            out.append((obj, text[pos:end]))
+            pos = _WS.match(text, end).end()  # type: ignore[union-attr]
+            if text.startswith(",", pos):
+                pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+                continue
+            if text.startswith("]", pos):
+                pos += 1
+                break
+            return None
+    tail = _WS.match(text, pos).end()  # type: ignore[union-attr]
+    if not text.startswith("}", tail) or text[tail + 1 :].strip():
+        return None
+    return out
