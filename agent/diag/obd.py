@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         port = serial.Serial(args.port, args.baudrate, timeout=PORT_READ_TIMEOUT_S,
-                             write_timeout=2.0)
+                             write_timeout=2.0, exclusive=True)  # fails if the daemon has it
     except (serial.SerialException, OSError, ValueError) as exc:
         raise SourceError(f"cannot open {args.port}: {exc}") from exc
     session = ObdSession(Elm327(port, args.timeout), args.connect_timeout)

@@ -17,6 +17,7 @@ from can.interfaces.slcan import slcanBus
 
 _CR = 0x0D
 _BELL = b"\a"
+MAX_LINE = 256  # longest SLCAN line is a CAN FD frame: 1 + 8 + 1 + 128 + 4
 
 
 class SlcanBus(slcanBus):
@@ -26,7 +27,15 @@ class SlcanBus(slcanBus):
         self.malformed_lines = 0
         self.nacks = 0  # BEL answers: the adapter refused a command
         self.bytes_read = 0
-        super().__init__(channel, **kwargs)
+        try:
+            super().__init__(channel, **kwargs)
+        except BaseException:
+            # python-can leaves the port open when the set-up fails after opening it: close it,
+            # or every reconnect attempt against a half-working adapter leaks a descriptor.
+            port = getattr(self, "serialPortOrig", None)
+            if port is not None:
+                port.close()
+            raise
 
     def _read(self, timeout: float | None) -> str | None:
         """One line up to its ``\\r`` (or a lone BEL), waiting at most ``timeout`` seconds."""
@@ -41,6 +50,10 @@ class SlcanBus(slcanBus):
                     del buf[: bell + 1]
                     self.nacks += 1
                     return "\a"
+                if end > MAX_LINE:  # far longer than any SLCAN line: noise
+                    del buf[: end + 1]
+                    self.malformed_lines += 1
+                    continue
                 line = buf[: end + 1].decode("ascii", "replace")
                 del buf[: end + 1]
                 return line
@@ -48,6 +61,9 @@ class SlcanBus(slcanBus):
                 buf.clear()
                 self.nacks += 1
                 return "\a"
+            if len(buf) > MAX_LINE:  # a stream without CR is not SLCAN: drop it
+                buf.clear()
+                self.malformed_lines += 1
             # Blocks up to the port timeout for the first byte, then takes all that is waiting.
             chunk = port.read(port.in_waiting or 1)
             if chunk:

@@ -43,8 +43,10 @@ HandOver = Callable[[list[Reading]], None]
 
 
 def open_serial(settings: ObdSettings) -> SerialPort:
+    # exclusive: a technician's `diag obd` and the daemon must not talk to one ELM327 at once.
     port: SerialPort = serial.Serial(
-        settings.port, settings.baudrate, timeout=PORT_READ_TIMEOUT_S, write_timeout=2.0)
+        settings.port, settings.baudrate, timeout=PORT_READ_TIMEOUT_S, write_timeout=2.0,
+        exclusive=True)
     return port
 
 

@@ -1,4 +1,8 @@
-"""Fixtures for the CAN tests: SLCAN adapters on real pseudo-terminals."""
+"""Fixtures for the CAN tests: SLCAN adapters on real pseudo-terminals.
+
+No ``__init__.py`` in this directory on purpose: a test package named ``can`` would shadow
+python-can. Test module names are therefore unique (``test_can_*.py``).
+"""
 
 from __future__ import annotations
 

@@ -94,11 +94,15 @@ async def test_split_lines_noise_and_standard_frames_do_not_break_the_stream(
         peer.write(b"TZZZZZZZZ8GG\r")  # noise: unparsable
         peer.write(b"t1238" + b"00" * 8 + b"\r")  # an 11-bit frame: not J1939
         peer.write(b"\a")  # a NACK from the adapter
+        peer.write(b"X" * 300 + b"\r")  # a line far too long for SLCAN: dropped
+        peer.write(b"Y" * 300)  # a run of bytes without CR: dropped before the CR comes
+        await asyncio.sleep(0.05)
+        peer.write(b"\r")
         peer.send(0x0CF00400, bytes.fromhex("FFFFFF803EFFFFFF"))  # 2000 rpm
         await wait_until(lambda: len(out.signals()) == 2)
         diag = source.diagnostics()
     assert out.signals() == [("wheel_speed_kmh", 60.0), ("engine_rpm", 2000.0)]
-    assert diag["malformed_lines"] == 1
+    assert diag["malformed_lines"] == 3
     assert diag["not_extended"] == 1
     assert diag["adapter_nacks"] == 1
     assert out.health() == [True]

@@ -1,4 +1,8 @@
-"""Fixtures for the OBD tests: ELM327 adapters on real pseudo-terminals."""
+"""Fixtures for the OBD tests: ELM327 adapters on real pseudo-terminals.
+
+No ``__init__.py`` in this directory on purpose: a test package named ``obd`` would shadow
+the `obd` package some tools install. Test module names are therefore unique (``test_obd_*.py``).
+"""
 
 from __future__ import annotations
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from elm_peer import ElmPeer
+from obd_harness import obd_settings
 
 from agent.cli import main
+from agent.sources.obd.source import open_serial
 
 
 def test_diag_obd_reports_adapter_pids_readings_and_dtcs(
@@ -44,3 +46,15 @@ def test_diag_obd_without_adapter_exits_1(
 ) -> None:
     assert main(["diag", "obd", "--port", str(tmp_path / "none")]) == 1
     assert "cannot open" in capsys.readouterr().err
+
+
+def test_diag_obd_refuses_a_port_the_daemon_holds(
+    elm: ElmPeer, capsys: pytest.CaptureFixture[str],
+) -> None:
+    held = open_serial(obd_settings(elm.port))  # as ObdSource opens it
+    try:
+        assert main(["diag", "obd", "--port", elm.port]) == 1
+    finally:
+        held.close()
+    assert "cannot open" in capsys.readouterr().err
+    assert elm.commands == []  # nothing reached the adapter
