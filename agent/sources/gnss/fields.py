@@ -15,10 +15,13 @@ KNOTS_TO_MPS = 1852.0 / 3600.0  # exact definition of the knot
 
 _FLOAT_RE = re.compile(r"\s*([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?")
 _INT_RE = re.compile(r"\s*([+-]?\d+)")
+_PLAIN_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)\Z")
 
 
 def atof(text: str) -> float:
     """gpsd ``safe_atof``: NaN when empty or not starting like a number, else the number prefix."""
+    if _PLAIN_FLOAT.match(text):  # the common case: a plain decimal field
+        return float(text)
     stripped = text.lstrip()
     if not stripped or stripped[0] not in "+-.0123456789":
         return NAN

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.sources.gnss.framing import MAX_LINE, SentenceFramer, checksum_ok
+from agent.sources.gnss.framing import MAX_LINE, SentenceFramer, checksum_ok, xor_bytes
 from agent.sources.gnss.replay import nmea
 
 RMC = nmea("GPRMC,030719.000,A,3747.0873,S,17518.8938,E,0.69,181.39,311214,,,A")
@@ -137,3 +137,14 @@ def test_ais_sentences_with_bang_are_framed() -> None:
     out, counters = frame(ais)
     assert out == [ais.decode().strip()]
     assert rejected(counters) == {}
+
+
+def test_xor_fold_equals_bytewise_xor_for_every_length() -> None:
+    import functools
+    import operator
+    import random
+
+    rng = random.Random(7)
+    for n in range(300):
+        data = bytes(rng.randrange(256) for _ in range(n))
+        assert xor_bytes(data) == functools.reduce(operator.xor, data, 0)
