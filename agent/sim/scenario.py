@@ -113,7 +113,7 @@ class GnssOutage(Window):
 
 
 class Unplug(Window):
-    source: Literal["gnss", "can", "obd"]
+    source: Literal["gnss", "can"]
 
 
 class Dtc(_Model):
