@@ -3,9 +3,11 @@
 
 Per frame, as in the anchor (shared/bench/anchor_mediapipe_dms.py): decode with
 cv2.VideoCapture, then detect-or-track, FaceMesh, Iris (both eyes), head pose, the measures,
-and the pure DMS state machine (agent.dms). Each configuration runs in its own process (so
-process-wide settings such as cv2.setNumThreads do not leak between them), pinned to one core,
-interleaved with the anchor in the same run so the ratio is measured under the same load.
+the pure DMS state machine (agent.dms) and the evidence ring buffer (agent.vision.ring: JPEG
+encode of every third frame at 10 fps; --no-ring to leave it out). Each configuration runs in
+its own process (so process-wide settings such as cv2.setNumThreads do not leak between them),
+pinned to one core, interleaved with the anchor in the same run so the ratio is measured
+under the same load.
 
     .venv/bin/python scripts/bench_dms.py --anchor-python /work/anchor-venv/bin/python
     .venv/bin/python scripts/bench_dms.py --variants final --repeat 5    # ours only
@@ -58,7 +60,8 @@ def _percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def worker(video: str, frames: int, variant: str, models_dir: Path) -> dict[str, Any]:
+def worker(video: str, frames: int, variant: str, models_dir: Path,
+           ring_on: bool) -> dict[str, Any]:
     """One pass over the video with one configuration (runs in a child process)."""
     import cv2
     import psutil
@@ -71,6 +74,12 @@ def worker(video: str, frames: int, variant: str, models_dir: Path) -> dict[str,
     t0 = time.perf_counter()
     pipeline = FacePipeline.from_settings(settings, models_dir=models_dir)
     dms = DmsStateMachine()
+    ring: Any = None
+    if ring_on:
+        from agent.vision.camera import Frame
+        from agent.vision.ring import FrameRing
+
+        ring = FrameRing("cam1")
     init_s = time.perf_counter() - t0
     cap = cv2.VideoCapture(video)
     if not cap.isOpened():
@@ -79,6 +88,7 @@ def worker(video: str, frames: int, variant: str, models_dir: Path) -> dict[str,
     proc_ms: list[float] = []
     decode_ms: list[float] = []
     dms_ms: list[float] = []
+    ring_ms: list[float] = []
     stages: dict[str, list[float]] = {k: [] for k in ("detect", "mesh", "iris", "pose",
                                                       "measures")}
     found = 0
@@ -93,12 +103,16 @@ def worker(video: str, frames: int, variant: str, models_dir: Path) -> dict[str,
         obs = pipeline.process(frame, i / fps_in)
         t_c = time.perf_counter()
         step = dms.step(obs, 50.0)
+        t_r = time.perf_counter()
+        if ring is not None:
+            ring.push(Frame("cam1", i, i / fps_in, frame))
         t_d = time.perf_counter()
+        ring_ms.append((t_d - t_r) * 1e3)
         found += obs.face_found
         events += len(step.events)
         decode_ms.append((t_b - t_a) * 1e3)
         proc_ms.append((t_d - t_b) * 1e3)
-        dms_ms.append((t_d - t_c) * 1e3)
+        dms_ms.append((t_r - t_c) * 1e3)
         for k, values in stages.items():
             values.append(getattr(pipeline.times, k))
     seconds = time.perf_counter() - t_start
@@ -115,6 +129,7 @@ def worker(video: str, frames: int, variant: str, models_dir: Path) -> dict[str,
         "cpu_ms_per_frame": round(1e3 * cpu_s / n, 3),
         "stage_ms_mean": {k: round(statistics.fmean(v), 3) for k, v in stages.items()},
         "dms_ms_mean": round(statistics.fmean(dms_ms), 4),
+        "ring_ms_mean": round(statistics.fmean(ring_ms), 4) if ring is not None else None,
         "detections": pipeline.times.detections, "faces_found": found, "dms_events": events,
         "init_s": round(init_s, 3), "rss_mb": round(proc.memory_info().rss / 2**20, 1),
         "threads": proc.num_threads(),
@@ -173,12 +188,14 @@ def main() -> int:
     ap.add_argument("--anchor-python", type=Path, default=None,
                     help="python of the MediaPipe anchor venv (shared/bench/README.md)")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the report here")
+    ap.add_argument("--no-ring", action="store_true", help="leave the JPEG ring buffer out")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     os.sched_setaffinity(0, {args.cpu})  # children inherit the single core
     if args.worker:
-        print(json.dumps(worker(str(args.video), args.frames, args.worker, args.models_dir)))
+        print(json.dumps(worker(str(args.video), args.frames, args.worker, args.models_dir,
+                                not args.no_ring)))
         return 0
 
     ensure_video(args.video)
@@ -205,7 +222,8 @@ def main() -> int:
     anchor_runs: list[dict[str, Any]] = []
     me = [sys.executable, str(Path(__file__).resolve()), "--video", str(args.video),
           "--frames", str(args.frames), "--cpu", str(args.cpu),
-          "--models-dir", str(args.models_dir), "--worker"]
+          "--models-dir", str(args.models_dir), *(["--no-ring"] if args.no_ring else []),
+          "--worker"]
     for r in range(args.repeat):
         for v in variants:  # interleaved: ours, anchor, ours, ... under the same load
             runs[v].append(_child([*me, v]))
@@ -219,10 +237,11 @@ def main() -> int:
                   f"{a['cpu_ms_per_frame']} cpu ms/frame", file=sys.stderr)
 
     keys = ("fps", "proc_fps", "p50_ms", "p99_ms", "mean_ms", "decode_ms_mean",
-            "cpu_ms_per_frame", "rss_mb", "dms_ms_mean")
+            "cpu_ms_per_frame", "rss_mb", "dms_ms_mean", "ring_ms_mean")
     summary: dict[str, Any] = {}
     for v, rs in runs.items():
-        summary[v] = {k: round(statistics.median(float(x[k]) for x in rs), 3) for k in keys}
+        summary[v] = {k: round(statistics.median(float(x[k]) for x in rs), 3)
+                      for k in keys if rs[0][k] is not None}
         summary[v]["stage_ms_mean"] = {
             k: round(statistics.median(x["stage_ms_mean"][k] for x in rs), 3)
             for k in rs[0]["stage_ms_mean"]}
@@ -230,7 +249,8 @@ def main() -> int:
         summary[v]["faces_found"] = min(x["faces_found"] for x in rs)
     report: dict[str, Any] = {"machine": machine(), "video": str(args.video),
                               "models_dir": str(args.models_dir), "frames": args.frames,
-                              "repeat": args.repeat, "summary": summary, "runs": runs}
+                              "repeat": args.repeat, "ring": not args.no_ring,
+                              "summary": summary, "runs": runs}
     if anchor_runs:
         akeys = ("fps", "proc_fps", "p50_ms", "p99_ms", "cpu_ms_per_frame")
         report["anchor"] = {k: round(statistics.median(float(a[k]) for a in anchor_runs), 3)
