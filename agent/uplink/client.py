@@ -29,6 +29,22 @@ from agent.store.api import StoredFile
 
 log = logging.getLogger(__name__)
 
+
+class _RedactUrlQuery(logging.Filter):
+    """httpx logs every request URL at INFO; a pre-signed URL's query is a credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(
+                a.copy_with(query=None) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
+
+
+_httpx_log = logging.getLogger("httpx")
+if not any(isinstance(f, _RedactUrlQuery) for f in _httpx_log.filters):
+    _httpx_log.addFilter(_RedactUrlQuery())
+
 _REJECTED = frozenset({400, 413, 422})
 _READ_CHUNK = 256 * 1024
 MAX_FILES_PER_URL_REQUEST = 100

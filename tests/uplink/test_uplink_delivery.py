@@ -76,14 +76,17 @@ async def test_event_bodies_are_gzipped_only_when_configured(
 
 
 async def test_files_are_uploaded_before_their_event_and_served_back(
-    cloud: CloudServer, outbox: Outbox
+    cloud: CloudServer, outbox: Outbox, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     rng = random.Random(7)
     event, attachments = vision_with_files(1, rng)
     outbox.append(event, attachments)
     async with Uplink(cloud_settings(cloud.url), outbox) as uplink:
         result = await uplink.drain()
     assert result.sent == 1 and result.files_uploaded == 5
+    assert "PUT http://" in caplog.text and "/s3/v3-device-faces/" in caplog.text  # httpx logs
+    assert "signature=" not in caplog.text  # but not the pre-signed query
     for a in attachments:
         assert cloud_file(cloud.url, str(a.ref.bucket), a.ref.filename) == a.data
     assert stats(cloud.url)["requests"]["POST /events 200"] == 1  # refused events count 400s
