@@ -39,12 +39,13 @@ def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {"port": args.port}
     try:
         try:
-            info = session.connect()
-        except ElmError as exc:
+            report["adapter"] = session.initialize()
+            info = session.discover()
+        except ElmError as exc:  # adapter silent (no "adapter" key) or vehicle not answering
             report.update(connected=False, error=str(exc), errors=dict(session.errors))
             print(json.dumps(report, indent=2, sort_keys=True))
             return 1
-        report.update(connected=True, adapter=info.version, protocol=info.protocol,
+        report.update(connected=True, protocol=info.protocol,
                       can=info.is_can,
                       supported_pids=[f"{p:02X}" for p in sorted(info.supported)])
         readings: dict[str, Any] = {}

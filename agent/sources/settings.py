@@ -74,8 +74,10 @@ class ObdSettings(BaseModel):
     # The first request after ATSP0 makes the ELM327 search the protocols ("SEARCHING..."),
     # which takes several seconds on ISO 9141 / KWP vehicles.
     connect_timeout_s: float = 15.0
-    reconnect_s: float = 5.0  # wait before reopening the adapter or re-initialising
-    max_consecutive_errors: int = 5  # bus-level errors/timeouts in a row before re-initialising
+    reconnect_s: float = 5.0  # wait before reopening the adapter / asking a silent vehicle again
+    # Failed requests in a row before the vehicle counts as silent (error replies) or the
+    # adapter as not answering (timeouts: reopened, reported as a fault).
+    max_consecutive_errors: int = 5
 
 
 class VehicleSettings(BaseModel):

@@ -38,10 +38,18 @@ class ObdSession:
         if not isinstance(exc, ElmStoppedError):  # our own stop request is not an adapter error
             self.errors[exc.kind] += 1
 
-    def connect(self) -> ObdInfo:
-        """ATZ and set-up, then PID 00 (the first request makes the adapter find the protocol)."""
+    def initialize(self) -> str:
+        """Reset and configure the adapter (no vehicle involved); its banner, e.g. ELM327 v1.5."""
         try:
-            version = self.elm.initialize()
+            return self.elm.initialize()
+        except ElmError as exc:
+            self._count(exc)
+            raise
+
+    def discover(self, version: str = "") -> ObdInfo:
+        """PID 00 (the first request makes the adapter find the protocol), the next bitmaps
+        while each announces the following range, and ATDPN."""
+        try:
             supported: set[int] = set()
             for base in SUPPORT_PIDS:
                 if base and base not in supported:
@@ -60,7 +68,11 @@ class ObdSession:
         except ElmError as exc:
             self._count(exc)
             raise
-        return ObdInfo(version, protocol, frozenset(supported))
+        return ObdInfo(version or self.elm.version, protocol, frozenset(supported))
+
+    def connect(self) -> ObdInfo:
+        """:meth:`initialize` then :meth:`discover`."""
+        return self.discover(self.initialize())
 
     def read_pid(self, pid: Pid) -> float:
         """The PID's value from the first ECU that answers it (raises :class:`ElmError`)."""

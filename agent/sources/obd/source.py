@@ -2,11 +2,17 @@
 
 Session: open the port, initialise the adapter, discover the supported PIDs, then poll the
 agent's PIDs every ``poll_interval_s`` and the stored trouble codes every ``dtc_interval_s``.
-Health: ``SourceHealth(ok=False)`` when the adapter cannot be opened or is lost (unplugged), or
-when the vehicle stops answering (``max_consecutive_errors`` failed requests in a row: ignition
-off, wrong protocol); the thread then closes the port, waits ``reconnect_s`` and starts over,
-and ``SourceHealth(ok=True)`` follows once a session is up again. A PID the vehicle declares
-but never answers is dropped after ``NO_DATA_LIMIT`` ``NO DATA`` in a row, until next session.
+
+Health is the *adapter's*: ``SourceHealth(ok=False)`` when the port cannot be opened, is lost
+(unplugged), or the adapter stops answering (no ``>`` prompt for ``max_consecutive_errors``
+requests in a row, or a refused AT command); the port is then closed and reopened every
+``reconnect_s``, and ``SourceHealth(ok=True)`` follows once an adapter initialises again.
+A vehicle that does not answer (ignition off: ``UNABLE TO CONNECT``, ``NO DATA``,
+``CAN ERROR`` ... for ``max_consecutive_errors`` requests) is not an adapter fault, or every
+parked night would raise a CAN/OBD fault event: it is shown in ``diagnostics()``
+(``vehicle_responding``) and the source asks for PID 00 again every ``reconnect_s`` until the
+vehicle answers. A PID the vehicle declares but never answers is dropped after
+``NO_DATA_LIMIT`` ``NO DATA`` in a row, until the vehicle is found again.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from contextlib import suppress
 import serial
 
 from agent.sources.obd.elm327 import Elm327, ElmError, ElmStoppedError, ElmTimeoutError, SerialPort
-from agent.sources.obd.pids import POLLED_PIDS
+from agent.sources.obd.pids import POLLED_PIDS, Pid
 from agent.sources.obd.session import ObdInfo, ObdSession
 from agent.sources.readings import (
     Emit,
@@ -50,9 +56,11 @@ def open_serial(settings: ObdSettings) -> SerialPort:
     return port
 
 
-class _UnresponsiveError(ElmError):
+class _VehicleSilentError(ElmError):
+    """Requests keep failing with error replies: ignition off, or the bus went away."""
+
     def __init__(self, detail: str) -> None:
-        super().__init__("unresponsive", detail)
+        super().__init__("vehicle_silent", detail)
 
 
 class ObdSource(Source):
@@ -67,6 +75,9 @@ class ObdSource(Source):
         self._open: Callable[[], SerialPort] = port_factory or (lambda: open_serial(settings))
         self._up: bool | None = None
         self._info: ObdInfo | None = None
+        self._version = ""
+        self._vehicle_responding: bool | None = None
+        self._vehicle_detail = ""
         self._errors: Counter[str] = Counter()
         self._opens = 0
         self._open_failures = 0
@@ -146,26 +157,48 @@ class ObdSource(Source):
             except (serial.SerialException, OSError) as exc:
                 self._disconnects += 1
                 self._health(False, f"adapter {s.port} lost: {exc}", hand_over)
-            except ElmError as exc:
-                self._health(False, f"vehicle not responding: {exc}", hand_over)
+            except ElmError as exc:  # timeouts, a refused AT command: the adapter itself
+                self._health(False, f"adapter {s.port} not answering: {exc}", hand_over)
             finally:
                 with suppress(Exception):
                     port.close()
             stop.wait(s.reconnect_s)
 
     def _session(self, elm: Elm327, stop: threading.Event, hand_over: HandOver) -> None:
+        """Adapter up: find the vehicle, poll it; back to finding it whenever it goes quiet."""
         s = self._settings
         session = ObdSession(elm, s.connect_timeout_s)
         session.errors = self._errors  # one tally across sessions
         self._sessions += 1
-        info = session.connect()
-        self._info = info
+        version = session.initialize()
+        self._version = version
+        self._health(True, f"{version} on {s.port}", hand_over)
+        while not stop.is_set():
+            try:
+                info = session.discover(version)
+            except ElmTimeoutError:
+                raise  # no prompt at all: the adapter, not the vehicle
+            except ElmError as exc:
+                self._vehicle(False, str(exc))
+                stop.wait(s.reconnect_s)
+                continue
+            self._info = info
+            plan = [p for p in POLLED_PIDS if p.pid in info.supported]
+            self._vehicle(True, f"protocol {info.protocol}, polling "
+                                f"{' '.join(f'01{p.pid:02X}' for p in plan) or 'nothing'}")
+            try:
+                self._poll(session, plan, stop, hand_over)
+            except _VehicleSilentError as exc:
+                self._vehicle(False, str(exc))
+                stop.wait(s.reconnect_s)
+
+    def _poll(self, session: ObdSession, plan: list[Pid], stop: threading.Event,
+              hand_over: HandOver) -> None:
+        s = self._settings
+        elm = session.elm
         self._dropped_pids.clear()
-        plan = [p for p in POLLED_PIDS if p.pid in info.supported]
-        self._health(True, f"{info.version}, protocol {info.protocol}, polling "
-                           f"{' '.join(f'01{p.pid:02X}' for p in plan) or 'nothing'}", hand_over)
         no_data: Counter[int] = Counter()
-        failures = 0
+        failures = timeouts = 0  # in a row
         next_dtc = time.monotonic()
         while not stop.is_set():
             batch: list[Reading] = []
@@ -179,8 +212,10 @@ class ObdSource(Source):
                 except ElmTimeoutError:
                     elm.resync()
                     failures += 1
+                    timeouts += 1
                 except ElmError as exc:
                     failures += 1
+                    timeouts = 0
                     if exc.kind == "no_data":
                         no_data[pid.pid] += 1
                         if no_data[pid.pid] >= NO_DATA_LIMIT:
@@ -188,14 +223,15 @@ class ObdSource(Source):
                             log.info("OBD PID 01%02X dropped: %d NO DATA in a row",
                                      pid.pid, NO_DATA_LIMIT)
                 else:
-                    failures = 0
+                    failures = timeouts = 0
                     no_data[pid.pid] = 0
                     self._last_values[pid.name] = value
                     if pid.signal is not None:
                         batch.append(SignalReading(time.time(), pid.signal, value, self.name))
+                if timeouts >= s.max_consecutive_errors:
+                    raise ElmTimeoutError(f"no answer to {timeouts} requests in a row")
                 if failures >= s.max_consecutive_errors:
-                    raise _UnresponsiveError(f"{failures} failed requests in a row "
-                                        f"({', '.join(sorted(self._errors))})")
+                    raise _VehicleSilentError(f"{failures} failed requests in a row")
             if time.monotonic() >= next_dtc and not stop.is_set():
                 try:
                     codes = session.read_dtcs()
@@ -214,6 +250,12 @@ class ObdSource(Source):
             hand_over(batch)
             stop.wait(s.poll_interval_s)
 
+    def _vehicle(self, responding: bool, detail: str) -> None:
+        if responding is not self._vehicle_responding:
+            log.info("OBD vehicle %s: %s", "answering" if responding else "not answering", detail)
+        self._vehicle_responding = responding
+        self._vehicle_detail = detail
+
     def _health(self, ok: bool, detail: str, hand_over: HandOver) -> None:
         if not ok:
             self._last_error = detail
@@ -229,7 +271,9 @@ class ObdSource(Source):
             "port": self._settings.port,
             "baudrate": self._settings.baudrate,
             "up": self._up,
-            "adapter": info.version if info else None,
+            "adapter": self._version or None,
+            "vehicle_responding": self._vehicle_responding,
+            "vehicle_detail": self._vehicle_detail,
             "protocol": info.protocol if info else None,
             "supported_pids": sorted(f"{p:02X}" for p in info.supported) if info else [],
             "dropped_pids": sorted(f"{p:02X}" for p in self._dropped_pids),

@@ -38,6 +38,7 @@ def test_diag_obd_with_the_vehicle_off_exits_1(
     assert main(["diag", "obd", "--port", elm.port, "--timeout", "0.5"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["connected"] is False
+    assert report["adapter"] == "ELM327 v1.5"  # the adapter answered, the vehicle did not
     assert "UNABLE TO CONNECT" in report["error"]
 
 

@@ -88,20 +88,40 @@ async def test_error_replies_are_counted_and_polling_goes_on(elm: ElmPeer) -> No
     assert out.health() == [True]  # other PIDs answered in between: no fault
 
 
-async def test_vehicle_off_is_a_fault_and_the_source_retries(elm: ElmPeer) -> None:
+async def test_vehicle_off_is_not_an_adapter_fault_and_polling_starts_at_ignition(
+    elm: ElmPeer,
+) -> None:
     elm.vehicle_off = True
     source = ObdSource(obd_settings(elm.port))
     async with running(source) as out:
-        await wait_until(lambda: out.health() == [False])
-        fault = next(r for r in out if isinstance(r, SourceHealth))
-        assert "vehicle not responding" in fault.detail and "UNABLE TO CONNECT" in fault.detail
         await wait_until(lambda: source.diagnostics()["errors"] == {"unable_to_connect": 2})
-        assert out.health() == [False]  # reported once, not on every retry
+        diag = source.diagnostics()
+        assert diag["vehicle_responding"] is False
+        assert "UNABLE TO CONNECT" in str(diag["vehicle_detail"])
+        assert out.health() == [True]  # the adapter is fine
         assert out.signals() == []
         elm.vehicle_off = False  # ignition on
-        await wait_until(lambda: out.health() == [False, True])
         await wait_until(lambda: len(out.signals()) >= 6)
+        assert source.diagnostics()["vehicle_responding"] is True
     assert out.signals()[:6] == FIRST_ROUND
+    assert out.health() == [True]
+    assert elm.commands.count("ATZ") == 1  # the adapter was not reset for a parked vehicle
+
+
+async def test_vehicle_going_quiet_while_polling_is_found_again(elm: ElmPeer) -> None:
+    source = ObdSource(obd_settings(elm.port, max_consecutive_errors=3))
+    async with running(source) as out:
+        await wait_until(lambda: len(out.signals()) >= 6)
+        elm.vehicle_off = True  # ignition off while driving the poll loop
+        await wait_until(lambda: source.diagnostics()["vehicle_responding"] is False)
+        assert "3 failed requests in a row" in str(source.diagnostics()["vehicle_detail"])
+        n = len(out.signals())
+        elm.responses["010D"] = ["410D1E"]  # 30 km/h after the restart
+        elm.vehicle_off = False
+        await wait_until(lambda: ("wheel_speed_kmh", 30.0) in out.signals()[n:])
+    assert out.health() == [True]
+    assert elm.commands.count("ATZ") == 1
+    assert elm.obd_requests().count("0100") >= 2  # found again by asking PID 00
 
 
 async def test_timeouts_in_a_row_reinitialise_the_adapter(elm: ElmPeer) -> None:
@@ -111,7 +131,7 @@ async def test_timeouts_in_a_row_reinitialise_the_adapter(elm: ElmPeer) -> None:
         elm.mute = True  # the adapter stops answering OBD requests
         await wait_until(lambda: out.health() == [True, False])
         fault = [r for r in out if isinstance(r, SourceHealth)][-1]
-        assert "3 failed requests in a row" in fault.detail
+        assert "no answer to 3 requests in a row" in fault.detail
         elm.mute = False
         await wait_until(lambda: out.health() == [True, False, True])
         diag = source.diagnostics()
