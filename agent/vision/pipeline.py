@@ -51,6 +51,15 @@ F64 = npt.NDArray[np.float64]
 U8 = npt.NDArray[np.uint8]
 
 
+def as_bgr(frame: npt.NDArray[np.uint8]) -> U8:
+    """3-channel BGR view of a camera frame; IR cameras often deliver one gray channel."""
+    if frame.ndim == 2:
+        return np.asarray(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), np.uint8)
+    if frame.shape[2] == 4:
+        return np.asarray(cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR), np.uint8)
+    return frame
+
+
 @dataclass(frozen=True, slots=True)
 class FaceAnalysis:
     """Everything measured on one face in one frame (diag, snapshot, tests)."""
@@ -129,7 +138,8 @@ class FacePipeline:
         self._track.roi = None
 
     def process(self, frame_bgr: U8, t: float) -> FaceObservation:
-        """One video frame -> one observation (tracking across calls)."""
+        """One video frame (BGR, gray or BGRA uint8) -> one observation (tracks across calls)."""
+        frame_bgr = as_bgr(frame_bgr)
         analysis = self.analyse(frame_bgr, t)
         if analysis is None:
             brightness, contrast = frame_luma(frame_bgr)
@@ -139,6 +149,7 @@ class FacePipeline:
 
     def analyse(self, frame_bgr: U8, t: float) -> FaceAnalysis | None:
         """Like :meth:`process` but with landmarks, eyes and pose; None when no face."""
+        frame_bgr = as_bgr(frame_bgr)
         roi = self._track.roi if self._opts.track else None
         detected = roi is None
         if roi is None:
@@ -169,6 +180,7 @@ class FacePipeline:
         (what the second frame of a video would do), so a still gets tracking-quality points.
         """
         out = []
+        image_bgr = as_bgr(image_bgr)
         for det in self._detector.detect(image_bgr)[:max_faces]:
             first = self._analyse_roi(image_bgr, self._roi_from_detection(det), 0.0, True)
             if first is None:

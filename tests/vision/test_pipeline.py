@@ -152,3 +152,12 @@ def test_iris_batched_and_two_runs_agree(pipeline_factory: PipelineFactory,
     for e1, e2 in zip(one.eyes, two.eyes, strict=True):
         assert np.allclose(e1.contour, e2.contour, atol=1e-3)
         assert np.allclose(e1.iris, e2.iris, atol=1e-3)
+
+
+def test_gray_infrared_style_frames_work(pipeline: FacePipeline, astronaut: np.ndarray) -> None:
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)  # IR driver cameras are monochrome
+    face = _one_face(pipeline, gray)
+    colour = _one_face(pipeline, astronaut)
+    assert np.abs(face.landmarks[:, :2] - colour.landmarks[:, :2]).mean() < 3.0
+    left, right = face.observation.eye_openness
+    assert left is not None and right is not None and left > 0.2 and right > 0.2
