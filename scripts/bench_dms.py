@@ -34,23 +34,24 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_BENCH = ROOT.parent / "shared" / "bench"
 DEFAULT_VIDEO = ROOT / "bench-out" / "dms_face.mp4"
 
-# Each step turns one optimisation on, in order; "final" is the shipped default settings.
-# ("prelu" is not a setting: it is the model rewrite in scripts/fetch_models; --models-dir
-# pointing at unrewritten models measures without it.)
+# Each step turns one more optimisation on; "final" is the shipped configuration (the
+# VisionSettings defaults with the PRelu-rewritten models). The steps before it use models
+# built without the rewrite (scripts/fetch_models --out PRELU_DIR --no-prelu-rewrite).
+OFF = {"track": False, "iris_batched": False, "io_binding": False,
+       "graph_optimization": "basic", "opencv_threads": 0}
 VARIANTS: dict[str, dict[str, Any]] = {
-    "baseline": {"track": False, "iris_batched": False, "io_binding": False,
-                 "graph_optimization": "basic", "opencv_threads": 0},
-    "+graph_all": {"track": False, "iris_batched": False, "io_binding": False,
-                   "graph_optimization": "all", "opencv_threads": 0},
-    "+track": {"track": True, "iris_batched": False, "io_binding": False,
-               "graph_optimization": "all", "opencv_threads": 0},
-    "+iris_batch": {"track": True, "iris_batched": True, "io_binding": False,
-                    "graph_optimization": "all", "opencv_threads": 0},
-    "+io_binding": {"track": True, "iris_batched": True, "io_binding": True,
-                    "graph_optimization": "all", "opencv_threads": 0},
-    "final": {},  # VisionSettings defaults: all of the above + cv2.setNumThreads(1)
+    "baseline": {**OFF, "_prelu_models": True},
+    "+graph_all": {**OFF, "graph_optimization": "all", "_prelu_models": True},
+    "+track": {**OFF, "graph_optimization": "all", "track": True, "_prelu_models": True},
+    "+iris_batch": {**OFF, "graph_optimization": "all", "track": True, "iris_batched": True,
+                    "_prelu_models": True},
+    "+io_binding": {**OFF, "graph_optimization": "all", "track": True, "iris_batched": True,
+                    "io_binding": True, "_prelu_models": True},
+    "+cv2_threads1": {"_prelu_models": True},  # all settings at their defaults
+    "final": {},  # + the PRelu rewrite: what the agent runs
     "threads2": {"intra_op_threads": 2},  # for the record: 2 ORT threads on one core
 }
+PRELU_DIR = ROOT / "bench-out" / "models-prelu"
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -70,7 +71,10 @@ def worker(video: str, frames: int, variant: str, models_dir: Path,
     from agent.vision.pipeline import FacePipeline
     from agent.vision.settings import VisionSettings
 
-    settings = VisionSettings(**VARIANTS[variant])
+    spec = dict(VARIANTS[variant])
+    if spec.pop("_prelu_models", False):
+        models_dir = PRELU_DIR
+    settings = VisionSettings(**spec)
     t0 = time.perf_counter()
     pipeline = FacePipeline.from_settings(settings, models_dir=models_dir)
     dms = DmsStateMachine()
@@ -203,6 +207,10 @@ def main() -> int:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variants {unknown}")
+    if any(VARIANTS[v].get("_prelu_models") for v in variants) and not (
+            PRELU_DIR / "manifest.json").is_file():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_models"), "--out",
+                        str(PRELU_DIR), "--no-prelu-rewrite"], check=True)
     anchor_script = SHARED_BENCH / "anchor_mediapipe_dms.py"
     anchor = None
     note = None
