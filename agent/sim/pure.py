@@ -15,14 +15,16 @@ from pathlib import Path
 
 from agent.events import Event
 from agent.rules import RuleThresholds, TelemetryEngine
+from agent.sim.elm327 import Elm327Responder
 from agent.sim.j1939 import FrameRenderer
 from agent.sim.nmea import epoch_sentences
 from agent.sim.scenario import Scenario
-from agent.sim.truth import simulate
+from agent.sim.truth import Truth, simulate
 from agent.sources.can.decoder import J1939Decoder
 from agent.sources.gnss import NmeaParser
+from agent.sources.obd.pids import PIDS_BY_NUMBER
 from agent.sources.power import PowerSettings, PowerSource
-from agent.sources.readings import Reading, Signal, SourceHealth
+from agent.sources.readings import Reading, Signal, SignalReading, SourceHealth, TroubleCodes
 from agent.vehicle.state import VehicleState
 
 # Arrival latency after the moment a device sends (serial + parsing), seconds.
@@ -45,7 +47,11 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
     parser = NmeaParser()
     now = [sc.start_epoch]
     power = PowerSource(PowerSettings.from_dir(_NOWHERE), clock=lambda: now[0])
-    up = {"gnss": True, "can": True}
+    obd_every = max(1, round(sc.obd_poll_s / dt))
+    dtc_every = max(1, round(sc.obd_dtc_interval_s / dt))
+    current: list[Truth | None] = [None]
+    elm = Elm327Responder(lambda: current[0])
+    up = {"gnss": True, "can": sc.can, "obd": sc.obd}
     pending: list[tuple[float, int, Reading]] = []
     seq = 0
 
@@ -54,13 +60,17 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
         heapq.heappush(pending, (r.t, seq, r))
         seq += 1
 
-    push(SourceHealth(sc.start_epoch, "gnss", True, "simulated"))
-    push(SourceHealth(sc.start_epoch, "can", True, "simulated"))
+    for src, present in up.items():
+        if present:
+            push(SourceHealth(sc.start_epoch, src, True, "simulated"))
     for i, tr in enumerate(simulate(sc, dt)):
+        current[0] = tr
         epoch = sc.start_epoch + tr.t
         while pending and pending[0][0] <= epoch:
             yield heapq.heappop(pending)[2]
         for src, was in list(up.items()):
+            if (src == "can" and not sc.can) or (src == "obd" and not sc.obd):
+                continue
             plugged = src not in tr.unplugged
             if plugged != was:
                 up[src] = plugged
@@ -80,6 +90,16 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
                                              altitude_m=v.altitude_m))  # fmt: skip
             for f in parser.feed(data, epoch + GNSS_LATENCY_S):
                 push(f)
+        if up["obd"] and tr.ignition:
+            if i % obd_every == 0:  # one polling round, decoded by the OBD source's own PIDs
+                for pid in (0x0D, 0x0C, 0x2F, 0x42, 0x05):
+                    answer = elm.answer(bytes([0x01, pid]), tr)
+                    p = PIDS_BY_NUMBER[pid]
+                    if answer is not None and p.signal is not None:
+                        value = p.decode(answer[2:])
+                        push(SignalReading(epoch + CAN_LATENCY_S, p.signal, value, "obd"))
+            if i % dtc_every == 0:
+                push(TroubleCodes(epoch + CAN_LATENCY_S, tr.dtcs))
         if up["can"]:
             batch = frames.fast(tr) + (frames.slow(tr) if i % slow_every == 0 else [])
             for cid, payload in batch:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.sim.clock import ScaledClock
+from agent.sim.elm327 import Elm327Responder
 from agent.sim.j1939 import FrameRenderer, slcan_line
 from agent.sim.nmea import epoch_sentences
 from agent.sim.pty import PtyPort, slcan_responder
@@ -55,6 +56,7 @@ class PowerFiles:
 class PlayerPorts:
     nmea: PtyPort | None = None
     slcan: PtyPort | None = None
+    obd: PtyPort | None = None
     power: PowerFiles | None = None
 
 
@@ -67,12 +69,15 @@ class ScenarioPlayer:
         nmea_link: Path | None = None,
         slcan_link: Path | None = None,
         power_dir: Path | None = None,
+        obd_link: Path | None = None,
     ) -> None:
         self.scenario = scenario
         self.clock = clock
+        self.current: Truth | None = None  # what the ELM327 answers from
         self.ports = PlayerPorts(
             nmea=PtyPort(nmea_link) if nmea_link else None,
             slcan=PtyPort(slcan_link, slcan_responder) if slcan_link else None,
+            obd=PtyPort(obd_link, Elm327Responder(lambda: self.current)) if obd_link else None,
             power=PowerFiles(power_dir) if power_dir else None,
         )
         self.frames = FrameRenderer() if slcan_link else None
@@ -92,7 +97,7 @@ class ScenarioPlayer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
-        for port in (self.ports.nmea, self.ports.slcan):
+        for port in (self.ports.nmea, self.ports.slcan, self.ports.obd):
             if port is not None:
                 port.close()
 
@@ -115,8 +120,10 @@ class ScenarioPlayer:
                     self._stop.wait(-lag)
                 else:
                     self.max_lag_s = max(self.max_lag_s, lag)
+                self.current = tr
                 self._plug(self.ports.nmea, "gnss" not in tr.unplugged)
                 self._plug(self.ports.slcan, "can" not in tr.unplugged)
+                self._plug(self.ports.obd, "obd" not in tr.unplugged)
                 if self.ports.power is not None:
                     self.ports.power.write(tr)
                 if self.ports.nmea is not None and i % gnss_every == 0:

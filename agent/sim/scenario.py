@@ -113,7 +113,7 @@ class GnssOutage(Window):
 
 
 class Unplug(Window):
-    source: Literal["gnss", "can"]
+    source: Literal["gnss", "can", "obd"]
 
 
 class Dtc(_Model):
@@ -129,7 +129,11 @@ class Scenario(_Model):
     loop: bool = False  # drive the route again from the first point at its end
     lateral_ms2: float = Field(2.0, gt=0, le=10)  # how hard the driver corners on the route
     gnss_hz: float = Field(1.0, gt=0, le=20)
-    can_hz: float = Field(10.0, gt=0, le=100)
+    can_hz: float = Field(10.0, gt=0, le=100)  # also the simulation step
+    can: bool = True  # the vehicle has an FMS gateway the agent reads over SLCAN
+    obd: bool = False  # ... and an OBD port the agent polls through an ELM327
+    obd_poll_s: float = Field(0.5, gt=0, le=60)  # pure path: OBD PID round period
+    obd_dtc_interval_s: float = Field(0.5, gt=0, le=3600)  # pure path: mode 03 period
     vehicle: VehicleSpec = VehicleSpec()
     plan: list[PlanStep] = []
     harsh: list[Harsh] = []

@@ -22,9 +22,10 @@ from agent.rules import RuleThresholds, TelemetryEngine
 from agent.sim import ScaledClock, Scenario, ScenarioPlayer
 from agent.sources.can.source import CanSource
 from agent.sources.gnss.source import GnssSerialSource
+from agent.sources.obd.source import ObdSource
 from agent.sources.power import PowerSettings, PowerSource
 from agent.sources.readings import Reading, Source
-from agent.sources.settings import CanSettings
+from agent.sources.settings import CanSettings, ObdSettings
 from agent.vehicle import VehicleState
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -62,17 +63,27 @@ async def run_live(
 ) -> tuple[list[Event], ScenarioPlayer]:
     th = thresholds or RuleThresholds()
     clock = ScaledClock(sim_start=sc.start_epoch, speedup=speedup, wall_start=time.time() + 0.3)
-    player = ScenarioPlayer(sc, clock, nmea_link=workdir / "gnss", slcan_link=workdir / "can",
-                            power_dir=workdir / "power")  # fmt: skip
+    player = ScenarioPlayer(
+        sc, clock, nmea_link=workdir / "gnss", power_dir=workdir / "power",
+        slcan_link=workdir / "can" if sc.can else None,
+        obd_link=workdir / "obd" if sc.obd else None,
+    )  # fmt: skip
     sim_s = 1.0 / speedup  # one scenario second in wall seconds
     sources: list[Source] = [
         GnssSerialSource(str(workdir / "gnss"), 9600, stall_timeout_s=1.0,
                          reconnect_min_s=0.01, reconnect_max_s=0.02),
-        CanSource(CanSettings(backend="slcan", channel=str(workdir / "can"), open_delay_s=0.0,
-                              reconnect_s=0.02, flush_interval_s=0.002)),
         PowerSource(PowerSettings.from_dir(workdir / "power", poll_s=0.1 * sim_s,
                                            report_s=sim_s)),
     ]  # fmt: skip
+    if sc.can:
+        sources.append(CanSource(CanSettings(
+            backend="slcan", channel=str(workdir / "can"), open_delay_s=0.0, reconnect_s=0.02,
+            flush_interval_s=0.002)))  # fmt: skip
+    if sc.obd:
+        sources.append(ObdSource(ObdSettings(
+            backend="elm327", port=str(workdir / "obd"), poll_interval_s=sc.obd_poll_s * sim_s,
+            dtc_interval_s=sc.obd_dtc_interval_s * sim_s, command_timeout_s=1.0,
+            connect_timeout_s=2.0, reconnect_s=0.02)))  # fmt: skip
     state = VehicleState(th, odometer_m=sc.vehicle.odometer_km * 1000)
     engine = TelemetryEngine(th, state=state, host_boot_t=sc.start_epoch - 30.0)
     events: list[Event] = engine.boot(sc.start_epoch, f"simulated scenario {sc.name}")

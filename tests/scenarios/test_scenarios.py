@@ -85,3 +85,26 @@ async def test_unplug_replug_and_power_cut_over_real_ptys(tmp_path: Path) -> Non
     assert 116 <= by_kind["POWER_DISCONNECTED"] <= 118.5  # cut at 115 + 2 s debounce
     cut = next(e for e in live if Row.of(e, sc).kind == "POWER_DISCONNECTED")
     assert cut.detail.vehicle_battery_connected is False  # type: ignore[union-attr]
+
+
+async def test_obd_car_trouble_codes_and_fuel_theft_over_a_real_elm327_pty(tmp_path: Path) -> None:
+    sc = load_scenario(DATA / "obd_car.toml")
+    live, player = await run_live(sc, tmp_path)
+    got = check_against_pure(live, sc)
+    assert [(r.kind, r.key) for r in got] == [
+        ("AGENT_STARTED", "simulated scenario obd car"),
+        ("OBD_TROUBLE_CODE", "{'dtc': 'P0301'}"),
+        ("OBD_TROUBLE_CODE", "{'dtc': 'P0420'}"),
+        ("IGNITION_OFF", ""),
+        ("IGNITION_ON", ""),
+        ("FUEL_DROP", ""),
+        ("IGNITION_OFF", ""),
+    ]
+    assert player.ports.obd is not None
+    assert b"ATZ" in player.ports.obd.commands
+    assert b"03" in player.ports.obd.commands  # the DTCs were read with mode 03
+    speeds = [
+        e.context.speed_kmh for e in live if 10 <= e.timestamp_ms / 1000 - sc.start_epoch <= 50
+    ]
+    assert speeds
+    assert max(speeds) == 50  # the speed came from OBD PID 0D (no CAN on this car)
