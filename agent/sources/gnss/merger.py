@@ -112,7 +112,7 @@ class FixMerger:
             c.ignored += 1  # AIS goes to another gpsd driver; nothing here for the fix
             return ONLINE
         star = sentence.find("*")
-        f = sentence[1:star].split(",")
+        f = (sentence[1:star] if star > 0 else sentence[1:]).split(",")
         count = len(f)
         f.extend(_PAD)
         s.latch_frac_time = False
