@@ -9,6 +9,12 @@ from agent.sources.settings import VehicleSettings
 def build_sources(settings: VehicleSettings) -> list[Source]:
     """Every configured source; a backend of ``"none"`` is left out."""
     sources: list[Source] = []
+    if settings.gnss.backend != "none":
+        from agent.sources.gnss.source import GnssSerialSource
+
+        gnss = GnssSerialSource.from_settings(settings.gnss)
+        if gnss is not None:
+            sources.append(gnss)
     if settings.can.backend != "none":
         from agent.sources.can.source import CanSource
 
