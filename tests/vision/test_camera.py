@@ -52,18 +52,23 @@ async def test_video_file_is_paced_at_its_own_fps_and_ends_cleanly(tmp_path: Pat
     path = write_counting_video(tmp_path / "c.avi", 30, fps=20.0)
     cam = Camera("cam1", str(path))
     health: list[Reading] = []
+    seen: list[Frame] = []  # every frame, from the capture thread
     listener_threads: set[int] = set()
-    cam.add_listener(lambda f: listener_threads.add(threading.get_ident()))
+    cam.add_listener(lambda f: (listener_threads.add(threading.get_ident()), seen.append(f)))
     task = asyncio.create_task(cam.run(health.append))
     frames = await collect(cam, 5.0)
     await asyncio.wait_for(task, 2.0)  # a non-looping file finishes the camera
-    assert [frame_number(f.image, 30) for f in frames] == list(range(30))
-    assert [f.index for f in frames] == list(range(30))
-    span = frames[-1].t - frames[0].t
+    assert [frame_number(f.image, 30) for f in seen] == list(range(30))
+    assert [f.index for f in seen] == list(range(30))
+    span = seen[-1].t - seen[0].t
     assert span == pytest.approx(29 / 20, abs=0.25)  # paced, not decoded flat out
+    # The async consumer saw the newest frames in order (on a loaded machine it may skip).
+    assert frames and [f.index for f in frames] == sorted({f.index for f in frames})
+    assert frames[-1].index == 29
     st = cam.stats()
-    assert st.finished and st.frames == 30 and st.dropped_consumer == 0
-    assert st.fps == pytest.approx(20.0, rel=0.2)
+    assert st.finished and st.frames == 30
+    assert st.dropped_consumer == 30 - len(frames)
+    assert st.fps == pytest.approx(20.0, rel=0.25)
     assert [(h.source, h.ok) for h in health if isinstance(h, SourceHealth)] == [("camera", True)]
     assert threading.get_ident() not in listener_threads and len(listener_threads) == 1
 
@@ -71,12 +76,14 @@ async def test_video_file_is_paced_at_its_own_fps_and_ends_cleanly(tmp_path: Pat
 async def test_looping_file_plays_again_for_the_demo(tmp_path: Path) -> None:
     path = write_counting_video(tmp_path / "loop.avi", 10, fps=25.0)
     cam = Camera("cam1", str(path), CameraOptions(loop=True))
+    seen: list[Frame] = []
+    cam.add_listener(seen.append)
     task = asyncio.create_task(cam.run())
-    frames = await collect(cam, 1.3)
+    await asyncio.sleep(1.3)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    numbers = [frame_number(f.image, 10) for f in frames]
+    numbers = [frame_number(f.image, 10) for f in seen]
     assert len(numbers) >= 25
     assert numbers[:21] == [i % 10 for i in range(21)]
     assert not cam.stats().finished

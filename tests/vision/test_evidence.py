@@ -89,7 +89,7 @@ async def test_vision_event_evidence_from_two_live_cameras(tmp_path: Path) -> No
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         recorder.close()
-    assert 0.5 < waited < 2.5  # it waited for the second after the event, not longer
+    assert 0.5 < waited < 4.0  # it waited for the second after the event (+ rendering)
     assert ev.notes == ()
     k0, k1 = (file_key(IDENTITY, ulid, c, "png") for c in (Camera.ROAD, Camera.DRIVER))
     v0, v1 = (file_key(IDENTITY, ulid, c, "mp4") for c in (Camera.ROAD, Camera.DRIVER))
@@ -130,7 +130,8 @@ async def test_vision_event_evidence_from_two_live_cameras(tmp_path: Path) -> No
     assert isinstance(road_clip, Path)
     numbers = [frame_number(f, 40) for f in read_video(road_clip)]
     steps = [(b - a) % 40 for a, b in itertools.pairwise(numbers)]
-    assert steps.count(2) >= len(steps) - 2, steps
+    assert all(st in (1, 2, 3) for st in steps), steps  # forward, never back or stuck
+    assert steps.count(2) >= 0.7 * len(steps), steps  # mostly every other source frame
 
 
 def filled_ring(seconds: float = 20.0, gap: tuple[float, float] | None = None) -> FrameRing:
