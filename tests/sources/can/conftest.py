@@ -1,8 +1,4 @@
-"""Fixtures for the CAN tests: SLCAN adapters on real pseudo-terminals.
-
-No ``__init__.py`` in this directory on purpose: a test package named ``can`` would shadow
-python-can. Test module names are therefore unique (``test_can_*.py``).
-"""
+"""Fixtures for the CAN tests: SLCAN adapters on real pseudo-terminals."""
 
 from __future__ import annotations
 
@@ -10,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from slcan_peer import SlcanPeer
+
+from tests.sources.can.slcan_peer import SlcanPeer
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from slcan_peer import SlcanPeer
 
 from agent.cli import main
+from tests.sources.can.slcan_peer import SlcanPeer
 
 
 def json_lines(text: str) -> list[dict[str, object]]:

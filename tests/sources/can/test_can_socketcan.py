@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import can
 import pytest
-from can_harness import running, wait_until
 
 from agent.sources.can.bus import socketcan_filters
 from agent.sources.can.source import CanSource
 from agent.sources.settings import CanSettings
+from tests.sources.can.can_harness import running, wait_until
 
 VCAN = "vcanagent0"
 

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-from can_harness import can_settings, running, wait_until
-from slcan_peer import SlcanPeer
 
 from agent.sources.can.source import CanSource
 from agent.sources.readings import SignalReading, SourceHealth
+from tests.sources.can.can_harness import can_settings, running, wait_until
+from tests.sources.can.slcan_peer import SlcanPeer
 
 
 async def test_adapter_is_set_to_the_bitrate_and_opened_listen_only(peer: SlcanPeer) -> None:

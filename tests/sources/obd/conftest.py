@@ -1,8 +1,4 @@
-"""Fixtures for the OBD tests: ELM327 adapters on real pseudo-terminals.
-
-No ``__init__.py`` in this directory on purpose: a test package named ``obd`` would shadow
-the `obd` package some tools install. Test module names are therefore unique (``test_obd_*.py``).
-"""
+"""Fixtures for the OBD tests: ELM327 adapters on real pseudo-terminals."""
 
 from __future__ import annotations
 
@@ -10,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from elm_peer import ElmPeer
+
+from tests.sources.obd.elm_peer import ElmPeer
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from elm_peer import ElmPeer
-from obd_harness import obd_settings
 
 from agent.cli import main
 from agent.sources.obd.source import open_serial
+from tests.sources.obd.elm_peer import ElmPeer
+from tests.sources.obd.obd_harness import obd_settings
 
 
 def test_diag_obd_reports_adapter_pids_readings_and_dtcs(

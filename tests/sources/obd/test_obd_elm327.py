@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 import serial
-from elm_peer import ElmPeer, sequence
 
 from agent.sources.obd.elm327 import Elm327, ElmError, ElmTimeoutError, assemble
+from tests.sources.obd.elm_peer import ElmPeer, sequence
 
 
 def test_assemble_single_multi_frame_and_spaced_lines() -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from obd_harness import obd_settings, running, wait_until
 
 from agent.sources.obd.source import ObdSource
+from tests.sources.obd.obd_harness import obd_settings, running, wait_until
 
 elm_pkg = pytest.importorskip("elm")
 

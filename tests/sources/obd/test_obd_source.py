@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-from elm_peer import ElmPeer, sequence
-from obd_harness import obd_settings, running, wait_until
 
 from agent.sources.obd.source import NO_DATA_LIMIT, ObdSource
 from agent.sources.readings import SignalReading, SourceHealth, TroubleCodes
+from tests.sources.obd.elm_peer import ElmPeer, sequence
+from tests.sources.obd.obd_harness import obd_settings, running, wait_until
 
 FIRST_ROUND = [
     ("wheel_speed_kmh", 60.0),
