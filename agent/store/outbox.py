@@ -265,9 +265,7 @@ class Outbox:
             raise
         return done
 
-    def _commit_appends(
-        self, entries: Sequence[tuple[Event, _Staged]]
-    ) -> list[int]:
+    def _commit_appends(self, entries: Sequence[tuple[Event, _Staged]]) -> list[int]:
         with self._lock:
             self._check_open()
             now = _now_ms()
@@ -275,7 +273,7 @@ class Outbox:
             seqs: list[int] = []
             rows: list[tuple[str, int, int, int, bytes]] = []
             added_events = 0
-            added_files = 0
+            added_files = sum(s.size for _, staged in entries for _, s in staged)
             for event, _ in entries:
                 envelope = _dumps(to_envelope(event, self._identity, seq))
                 rows.append((event.ulid, seq, int(event.priority), now, envelope))
@@ -299,7 +297,6 @@ class Outbox:
                         [(event_id, str(a.ref.bucket), a.ref.filename, a.content_type, s.size)
                          for a, s in staged],
                     )
-                    added_files += sum(s.size for _, s in staged)
                     start = k + 1
                 if start < len(rows):
                     conn.executemany(_INSERT_EVENT, rows[start:])

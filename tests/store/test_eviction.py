@@ -127,3 +127,20 @@ def test_the_database_file_stays_near_the_cap_under_churn(data_dir: Path) -> Non
         db_file = (data_dir / "outbox.sqlite3").stat().st_size
     assert stats.used_bytes <= cap
     assert db_file <= 1.3 * cap, db_file
+
+
+def test_a_big_file_makes_room_for_itself_before_it_is_stored(data_dir: Path) -> None:
+    with Outbox(data_dir, IDENTITY, max_bytes=CAP) as box:
+        box.append_many([periodic(i) for i in range(300)])  # ~255 kB of 300 kB
+        before = box.stats()
+        assert before.evicted == {}
+        event = vision(1, with_file=True)
+        box.append(event, [Attachment(event.files[0], b"\0" * 100_000)])
+        stats = box.stats()
+        assert stats.used_bytes <= CAP
+        evicted = stats.evicted[int(Priority.PERIODIC)]
+        # Enough positions went to fit the file (each counts well under 1000 bytes).
+        assert evicted * 1000 >= before.used_bytes + 100_000 - CAP
+        assert stats.pending == {int(Priority.VISION): 1, int(Priority.PERIODIC): 300 - evicted}
+        (stored,) = [e for e in box.claim(1000) if e.ulid == event.ulid]
+        assert stored.files[0].path.stat().st_size == 100_000
