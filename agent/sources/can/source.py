@@ -19,6 +19,7 @@ from typing import Any
 
 import can
 
+from agent.errors import ConfigError, SourceError
 from agent.sources.can.bus import open_bus
 from agent.sources.can.decoder import J1939Decoder
 from agent.sources.readings import Emit, Reading, Source, SourceHealth
@@ -61,8 +62,17 @@ class CanSource(Source):
 
     @classmethod
     def from_settings(cls, settings: CanSettings) -> CanSource | None:
-        """The source the settings ask for, or ``None`` when ``backend = "none"``."""
-        return None if settings.backend == "none" else cls(settings)
+        """The source the settings ask for, or ``None`` when ``backend = "none"``.
+
+        Raises :class:`ConfigError` when the configured DBC cannot be loaded (a bad file is a
+        configuration problem: systemd must not restart-loop on it).
+        """
+        if settings.backend == "none":
+            return None
+        try:
+            return cls(settings)
+        except SourceError as exc:
+            raise ConfigError(f"[vehicle.can] dbc: {exc}") from exc
 
     @property
     def decoder(self) -> J1939Decoder:

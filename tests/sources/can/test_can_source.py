@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.errors import ConfigError
 from agent.sources.can.source import CanSource
 from agent.sources.readings import SignalReading, SourceHealth
+from agent.sources.settings import CanSettings
 from tests.sources.can.can_harness import can_settings, running, wait_until
 from tests.sources.can.slcan_peer import SlcanPeer
 
@@ -160,3 +162,13 @@ async def test_cancel_stops_the_reader_thread(peer: SlcanPeer) -> None:
         assert any(t.name == "can-reader" for t in threading.enumerate())
     assert not any(t.name == "can-reader" for t in threading.enumerate())
     await wait_until(lambda: "C" in peer.commands[-1:])  # bus closed on the way out
+
+
+def test_from_settings_none_backend_and_bad_dbc(tmp_path: Path) -> None:
+    assert CanSource.from_settings(CanSettings()) is None
+    bad = tmp_path / "broken.dbc"
+    bad.write_text("BO_ nonsense\n")
+    with pytest.raises(ConfigError, match=r"\[vehicle.can\] dbc"):
+        CanSource.from_settings(CanSettings(backend="slcan", dbc=bad))
+    ok = CanSource.from_settings(CanSettings(backend="slcan"))
+    assert ok is not None and 65265 in ok.decoder.pgns
