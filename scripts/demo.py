@@ -25,11 +25,16 @@ from typing import Any
 
 import httpx
 
+from agent.events import HardwareEventType, TelemetryEventType, VisionEventType
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 CLIENT_ID, CLIENT_SECRET = "demo-device", "demo-secret"  # config/cloud-demo.toml
 DEVICE = "862798050833538"
 KIND = {1: "telemetry", 2: "vision", 3: "hardware"}
+NAMES: dict[str, Any] = {
+    "telemetry": TelemetryEventType, "vision": VisionEventType, "hardware": HardwareEventType
+}
 
 
 def free_port() -> int:
@@ -76,10 +81,11 @@ def describe(event: dict[str, Any]) -> str:
     kind = KIND.get(event.get("eventType", 0), "?")
     when = datetime.fromtimestamp(event["timestamp"] / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
     detail: dict[str, Any] = event.get(f"{kind}Event", {})
-    first = next(iter(detail.items()), ("", ""))
+    code = next(iter(detail.values()), 0)
+    name = NAMES[kind](code).name if kind in NAMES else str(code)
     files = f" files={len(event['files'])}" if event.get("files") else ""
     return (
-        f"{when} seq={event['sequenceNumber']:<4} {kind:<9} {first[0]}={first[1]}"
+        f"{when} seq={event['sequenceNumber']:<4} {kind:<9} {name:<20}"
         f" speed={event['speed']}km/h fix={event['fixed']} ign={event['ignitionON']}{files}"
     )
 
@@ -116,9 +122,37 @@ class Vehicle:
         self.proc, self.config = proc, config
 
 
-def start_vehicle(work: Path) -> Vehicle | None:
-    """The vehicle simulator on pseudo-terminals (filled in when scripts/simulate lands)."""
-    return None
+def start_vehicle(work: Path) -> Vehicle:
+    """The vehicle simulator: NMEA and SLCAN on pseudo-terminals, power/IO input files."""
+    gnss, can, power = work / "dev" / "gnss", work / "dev" / "can", work / "dev" / "power"
+    proc = start(
+        [PY, "-m", "agent.sim", "run", str(ROOT / "config" / "demo-scenario.toml"),
+         "--start-now", "--delay", "3", "--nmea", str(gnss), "--slcan", str(can),
+         "--power-dir", str(power)],
+        work / "simulator.log",
+    )  # fmt: skip
+    wait_line(proc, "scenario ", 30)
+    config = f"""
+[vehicle.gnss]
+backend = "serial"
+port = "{gnss}"
+baudrate = 9600
+
+[vehicle.can]
+backend = "slcan"
+channel = "{can}"
+bitrate = 250000
+
+[vehicle.power]
+backend = "sysfs"
+supply_path = "{power / 'supply_v'}"
+backup_path = "{power / 'backup_v'}"
+acc_path = "{power / 'acc'}"
+door_path = "{power / 'door'}"
+locked_path = "{power / 'locked'}"
+sos_path = "{power / 'sos'}"
+"""
+    return Vehicle(proc, config)
 
 
 def start_driver_camera(work: Path) -> str:

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agent.errors import AgentError
@@ -42,6 +43,8 @@ def _wait_interruptibly(done: threading.Event) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     sc = load_scenario(args.scenario)
+    if args.start_now:  # live demo: receiver time = host time, so fixes are current
+        sc = sc.model_copy(update={"start": datetime.now(UTC) + timedelta(seconds=args.delay)})
     for p in (args.nmea, args.slcan, args.obd):
         if p is not None:
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("scenario", type=Path)
     r.add_argument("--speedup", type=float, default=1.0, help="scenario seconds per wall second")
     r.add_argument("--delay", type=float, default=1.0, help="wall seconds before scenario t=0")
+    r.add_argument("--start-now", action="store_true",
+                   help="scenario starts now (receiver clock = host clock), not at its 'start'")
     r.add_argument("--nmea", type=Path, help="symlink to create for the GNSS pty")
     r.add_argument("--slcan", type=Path, help="symlink to create for the SLCAN pty")
     r.add_argument("--obd", type=Path, help="symlink to create for the ELM327 pty")

@@ -21,4 +21,16 @@ def build_sources(settings: VehicleSettings) -> list[Source]:
         can = CanSource.from_settings(settings.can)
         if can is not None:
             sources.append(can)
+    if settings.obd.backend != "none":
+        from agent.sources.obd.source import ObdSource
+
+        obd = ObdSource.from_settings(settings.obd)
+        if obd is not None:
+            sources.append(obd)
+    if settings.power.backend != "none":
+        from agent.sources.power import PowerSource
+
+        power = PowerSource.from_settings(settings.power)
+        if power is not None:
+            sources.append(power)
     return sources

@@ -32,7 +32,7 @@ VOLTAGE_SIGNALS = frozenset({Signal.VEHICLE_BATTERY_V, Signal.BACKUP_BATTERY_V})
 
 
 class PowerSettings(BaseModel):
-    """The ``[vehicle.power]`` section (to be added to ``VehicleSettings`` by its owner)."""
+    """The ``[vehicle.power]`` section: IIO voltage files and GPIO line files."""
 
     model_config = ConfigDict(extra="forbid")
     backend: Literal["sysfs", "none"] = "none"

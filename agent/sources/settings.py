@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agent.sources.power import PowerSettings
+
 
 class GnssSettings(BaseModel):
     """``[vehicle.gnss]``: an NMEA 0183 receiver on a serial port (USB or UART)."""
@@ -85,3 +87,4 @@ class VehicleSettings(BaseModel):
     gnss: GnssSettings = GnssSettings()
     can: CanSettings = CanSettings()
     obd: ObdSettings = ObdSettings()
+    power: PowerSettings = PowerSettings()
