@@ -213,12 +213,24 @@ def cloud_files(url: str, refs: Sequence[tuple[str, str]]) -> dict[tuple[str, st
 
 
 def free_port() -> int:
+    """A free port OUTSIDE the kernel's ephemeral range (32768-60999 here).
+
+    For a cloud that is stopped and started again on the same port: while it is down, other
+    processes' ``bind(("", 0))`` (e.g. other test runs on this machine) cannot be handed this
+    port, so the agent cannot end up talking to somebody else's server.
+    """
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 32_000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def env_with_scripts() -> dict[str, str]:
@@ -281,6 +293,8 @@ class CloudProcess:
                     return self
             elif line.startswith("client: "):
                 return self
+        self.proc.kill()
+        self.proc.wait()
         raise RuntimeError(f"scripts/cloud did not start: {self.lines}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> int:
