@@ -164,8 +164,8 @@ class Uplink:
         ahead: asyncio.Task[list[StoredEvent]] | None = self._start_claim()
         try:
             while ahead is not None:
-                claimed = await self._take(ahead)
-                ahead = None
+                task, ahead = ahead, None  # _take hands the rows back itself if cancelled
+                claimed = await self._take(task)
                 if not claimed:
                     break
                 ahead = self._start_claim()
