@@ -253,15 +253,15 @@ async def test_run_wakes_on_notify_instead_of_waiting_for_the_poll(
 async def test_cancelling_run_mid_request_hands_the_rows_back(
     cloud: CloudServer, outbox: Outbox
 ) -> None:
-    outbox.append_many([telemetry(i) for i in range(10)])
+    outbox.append_many([telemetry(i) for i in range(30)])
     add_fault(cloud.url, kind="slow", count=1, delay_s=3, paths=["/events"])
-    uplink = Uplink(cloud_settings(cloud.url), outbox)
+    uplink = Uplink(cloud_settings(cloud.url, batch_size=10), outbox)
     task = asyncio.create_task(uplink.run())
     await wait_until(lambda: stats(cloud.url)["faults"]["slow"] == 1, timeout_s=3)
-    assert outbox.stats().in_flight == 10
+    await wait_until(lambda: outbox.stats().in_flight == 20, timeout_s=3)  # + the batch ahead
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert outbox.stats().in_flight == 0 and _pending(outbox) == 10
+    assert outbox.stats().in_flight == 0 and _pending(outbox) == 30
 
 
 async def test_wrong_secret_keeps_retrying_and_never_leaks_secrets(
