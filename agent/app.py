@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import psutil
 
 from agent import sdnotify
 from agent.config import AgentConfig, load_config
-from agent.errors import StorageError
+from agent.errors import ModelError, StorageError
 from agent.events import Event, HardwareEventType
 from agent.rules.engine import TelemetryEngine
 from agent.sources.factory import build_sources
@@ -28,6 +28,7 @@ from agent.sources.readings import Reading, Source
 from agent.store.api import Attachment
 from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
+from agent.uplink.sink import NotifyingSink
 from agent.uplink.uplink import Uplink
 from agent.vehicle.odometer import JsonOdometerStore
 from agent.vehicle.state import VehicleState
@@ -60,6 +61,7 @@ class Agent:
         self.outbox: Outbox | None = None
         self.writer: OutboxWriter | None = None
         self.uplink: Uplink | None = None
+        self.monitor: Any = None  # agent.dms.monitor.DriverMonitor when vision is enabled
 
     # --- producing events ------------------------------------------------------------------
 
@@ -111,6 +113,9 @@ class Agent:
                     for src in sources
                 ]
                 workers.append(tg.create_task(self._tick_loop(), name="tick"))
+                workers += [
+                    tg.create_task(coro, name=name) for name, coro in self._driver_monitoring()
+                ]
                 sdnotify.notify("READY=1")
                 log.info(
                     "agent running: device %s, cloud %s, sources %s",
@@ -131,6 +136,47 @@ class Agent:
                     w.cancel()
         finally:
             await self._shutdown()
+
+    def _driver_monitoring(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        """Cameras → face pipeline (own thread) → DMS policy → vision events with evidence."""
+        v = self.config.vision
+        if not v.enabled or not v.driver_camera:
+            return []
+        from agent.dms.monitor import DriverMonitor
+        from agent.events import Camera as Cam
+        from agent.vision.camera import Camera, CameraOptions
+        from agent.vision.evidence import EvidenceRecorder
+        from agent.vision.pipeline import FacePipeline
+
+        try:
+            pipeline = FacePipeline.from_settings(v)
+        except ModelError as exc:
+            log.error("driver monitoring off: %s", exc)
+            self.hardware(HardwareEventType.MODEL_FAULT, str(exc))
+            return []
+        options = CameraOptions(loop=v.camera_loop)
+        cams = {Cam.DRIVER: Camera("cam1", v.driver_camera, options)}
+        if v.road_camera:
+            cams[Cam.ROAD] = Camera("cam0", v.road_camera, options)
+        rings = {}
+        for which, cam in cams.items():
+            rings[which] = EvidenceRecorder.make_ring(cam.name, v.evidence)
+            cam.add_listener(rings[which].push)
+        recorder = EvidenceRecorder(
+            self.identity, rings, v.evidence, spool_dir=self.config.storage.data_dir / "spool"
+        )
+        assert self.writer is not None, "driver monitoring starts after the outbox"
+        sink = NotifyingSink(self.writer, self._notify_uplink)
+        self.monitor = DriverMonitor(
+            cams[Cam.DRIVER], pipeline, self.config.dms, sink, self.engine.state.context,
+            recorder=recorder, max_fps=v.max_fps,
+        )  # fmt: skip
+        tasks = [(f"camera:{cam.camera}", cam.run(self.on_reading)) for cam in cams.values()]
+        return [*tasks, ("dms", self.monitor.run())]
+
+    def _notify_uplink(self) -> None:
+        if self.uplink is not None:
+            self.uplink.notify()
 
     async def _tick_loop(self) -> None:
         watchdog = sdnotify.watchdog_interval_s()

@@ -24,6 +24,7 @@ FAULT_TYPES = {
     "gnss": HardwareEventType.GNSS_FAULT,
     "can": HardwareEventType.CAN_FAULT,
     "obd": HardwareEventType.CAN_FAULT,
+    "camera": HardwareEventType.CAMERA_FAULT,
 }
 
 

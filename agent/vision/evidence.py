@@ -36,7 +36,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
 
 from agent.errors import AgentError
 from agent.events import (
@@ -51,6 +50,7 @@ from agent.events import (
 )
 from agent.store.api import Attachment
 from agent.vision.ring import FrameRing, RingFrame
+from agent.vision.settings import EvidenceSettings
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +62,6 @@ FEATURE = {Camera.ROAD: FileFeature.EVENT, Camera.DRIVER: FileFeature.FACE}
 
 class EvidenceError(AgentError):
     """The footage asked for is not (or no longer) in the ring buffer, or the ask is invalid."""
-
-
-class EvidenceSettings(BaseModel):
-    """Ring buffer bounds and evidence shape (proposed ``[vision.evidence]`` section)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-    ring_seconds: float = Field(190.0, ge=10)  # >= the 180 s demand.video maximum + margin
-    ring_fps: float = Field(10.0, gt=0, le=30)  # frames kept per second per camera
-    ring_max_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)  # per camera, hard bound
-    jpeg_quality: int = Field(80, ge=30, le=100)
-    clip_before_s: float = Field(5.0, ge=0)  # JC400-class: 5 s before ...
-    clip_after_s: float = Field(5.0, ge=0)  # ... and 5 s after the event
-    snapshot_max_distance_s: float = Field(1.0, gt=0)  # nearest frame must be this close
-    thumbnail_max_px: int = Field(320, ge=32)  # CONTRACT §2: longest side <= 320 px
-    face_crop_margin: float = Field(0.25, ge=0, le=1)  # of the box size, each side
-    max_video_s: float = Field(180.0, gt=0)  # seed: "Maximum video duration is 3 minutes"
-    wait_grace_s: float = Field(2.0, ge=0)  # extra wait for late frames before cutting
 
 
 @dataclass(frozen=True, slots=True)
