@@ -11,6 +11,7 @@ under the same load.
 
     .venv/bin/python scripts/bench_dms.py --anchor-python /work/anchor-venv/bin/python
     .venv/bin/python scripts/bench_dms.py --variants final --repeat 5    # ours only
+    .venv/bin/python scripts/bench_dms.py --model-level    # each model call, per option
 
 `fps` includes decoding (frames / wall time); p50/p99 are per-frame processing latency,
 decode excluded (the anchor's definitions); `cpu_ms_per_frame` is process CPU time per frame
@@ -140,6 +141,39 @@ def worker(video: str, frames: int, variant: str, models_dir: Path,
     }
 
 
+def model_level(models_dir: Path, runs: int = 300) -> dict[str, Any]:
+    """CPU ms per model call for each session/model option (one process, one core)."""
+    import numpy as np
+
+    from agent.vision.models import OnnxModel, SessionConfig, model_path, read_manifest
+
+    def cpu_ms(model: OnnxModel) -> float:
+        for _ in range(30):
+            model.run()
+        t = time.process_time()
+        for _ in range(runs):
+            model.run()
+        return round((time.process_time() - t) / runs * 1e3, 3)
+
+    out: dict[str, Any] = {}
+    rng = np.random.default_rng(0)
+    shapes = {"detector": (1, 3, 128, 128), "mesh": (1, 3, 192, 192), "iris": (2, 3, 64, 64)}
+    for label, mdir in (("prelu", PRELU_DIR), ("rewritten", models_dir)):
+        manifest = read_manifest(mdir)
+        for key, shape in shapes.items():
+            path = model_path(mdir, manifest, key)
+            for opt in ("basic", "all"):
+                for binding in (False, True):
+                    m = OnnxModel(key, path, shape, SessionConfig(1, opt, binding))
+                    m.input[...] = rng.random(shape, dtype=np.float32)
+                    out[f"{key}/{label}/{opt}/{'iobinding' if binding else 'run'}"] = cpu_ms(m)
+            if key == "iris":  # both eyes: one batch-2 call vs two batch-1 calls
+                m1 = OnnxModel(key, path, (1, 3, 64, 64), SessionConfig(1, "all", True))
+                m1.input[...] = rng.random((1, 3, 64, 64), dtype=np.float32)
+                out[f"iris/{label}/all/2x_batch1"] = round(2 * cpu_ms(m1), 3)
+    return out
+
+
 def _child(args: list[str]) -> dict[str, Any]:
     res = subprocess.run(args, capture_output=True, text=True, check=False)
     if res.returncode != 0:
@@ -193,10 +227,19 @@ def main() -> int:
                     help="python of the MediaPipe anchor venv (shared/bench/README.md)")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the report here")
     ap.add_argument("--no-ring", action="store_true", help="leave the JPEG ring buffer out")
+    ap.add_argument("--model-level", action="store_true",
+                    help="only time each model call per option (CPU ms), no video")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     os.sched_setaffinity(0, {args.cpu})  # children inherit the single core
+    if args.model_level:
+        if not (PRELU_DIR / "manifest.json").is_file():
+            subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_models"), "--out",
+                            str(PRELU_DIR), "--no-prelu-rewrite"], check=True)
+        print(json.dumps({"cpu_ms_per_call": model_level(args.models_dir),
+                          "machine": machine()}, indent=2))
+        return 0
     if args.worker:
         print(json.dumps(worker(str(args.video), args.frames, args.worker, args.models_dir,
                                 not args.no_ring)))
