@@ -156,8 +156,32 @@ sos_path = "{power / 'sos'}"
 
 
 def start_driver_camera(work: Path) -> str:
-    """Config lines for a simulated driver camera (filled in when the DMS lands)."""
-    return ""
+    """A simulated driver camera: a real-face video with the eyes shut on cue (blinks, a
+    microsleep, a slow PERCLOS rise), looped. Built once into var/demo/ with the bench's video
+    generator (../shared/bench) and the known-truth painter of the DMS tests."""
+    if not (ROOT / "models" / "manifest.json").is_file():
+        print("demo: models not built; driver monitoring off", flush=True)
+        return ""
+    cache = ROOT / "var" / "demo"
+    video = cache / "driver.mp4"
+    if not video.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        face = cache / "face.mp4"
+        bench = ROOT.parent / "shared" / "bench" / "make_face_video.py"
+        if not bench.is_file():
+            print(f"demo: {bench} not found; driver monitoring off", flush=True)
+            return ""
+        print("demo: building the simulated driver video (once)...", flush=True)
+        subprocess.run([PY, str(bench), str(face)], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run([PY, "-m", "tests.diag.eyes_shut_video", str(face), str(video)],
+                       cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+    return f"""
+[vision]
+enabled = true
+models_dir = "{ROOT / 'models'}"
+driver_camera = "{video}"
+camera_loop = true
+"""
 
 
 def agent_config(work: Path, cloud: str, extra: str) -> Path:
