@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept events whose files[] were not uploaded (default: refuse them in NotProcess)",
     )
+    p.add_argument(
+        "--require-read-auth",
+        action="store_true",
+        help="read API needs a token too (default: served without one, as the seed's curls are)",
+    )
     p.add_argument("--public-url", default=None, help="base of file URLs (default: request's)")
     p.add_argument(
         "--fault",
@@ -67,6 +72,7 @@ async def serve(args: argparse.Namespace) -> int:
         token_ttl_s=args.token_ttl,
         url_ttl_s=args.url_ttl,
         require_files=not args.allow_missing_files,
+        require_read_auth=args.require_read_auth,
         public_url=args.public_url,
         faults=plan,
     )

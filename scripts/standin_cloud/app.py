@@ -51,6 +51,10 @@ class CloudConfig:
     max_body_bytes: int = 64 * 1024 * 1024  # after gzip decompression too
     public_url: str | None = None  # base of file URLs; default: the URL the client used
     faults: FaultPlan = field(default_factory=FaultPlan)
+    # The seed's read-API curl examples carry no Authorization header, while its Auth section
+    # asks for the token on every call. By default the stand-in serves reads without a token so
+    # those curls work as printed; a token, when sent, must be valid. True = token required.
+    require_read_auth: bool = False
 
 
 class ApiError(Exception):
@@ -102,6 +106,10 @@ class Cloud:
         if client is None or client not in self.config.clients:
             raise ApiError(401, "Unauthorized")
         return client
+
+    def authorise_read(self, request: Request) -> None:
+        if self.config.require_read_auth or request.headers.get("authorization"):
+            self.authorise(request)
 
     async def body_bytes(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -285,7 +293,7 @@ class Cloud:
 
     # --- read side (the seed's Events API) ---------------------------------------------------
     async def latest(self, request: Request) -> Response:
-        self.authorise(request)
+        self.authorise_read(request)
         try:
             maxkeys = int(request.headers.get("maxkeys", "100"))
         except ValueError:
@@ -298,7 +306,7 @@ class Cloud:
         return _raw_json('{"Events":[' + ",".join(texts) + '],"NotProcess":null}')
 
     async def search_time(self, request: Request) -> Response:
-        self.authorise(request)
+        self.authorise_read(request)
         device = request.path_params["devicesource"]
         start = _parse_hour(request.headers.get("inithour"), "inithour")
         end = _parse_hour(request.headers.get("endhour"), "endhour")
@@ -312,7 +320,7 @@ class Cloud:
         return _raw_json('{"Events":[' + ",".join(texts) + "]}")
 
     async def files(self, request: Request) -> Response:
-        self.authorise(request)
+        self.authorise_read(request)
         body = await self.body_json(request, lenient=True)
         files = body.get("files") if isinstance(body, dict) else None
         if not isinstance(files, list):

@@ -4,7 +4,8 @@ The agent side is real: events and files go through the SQLite outbox and the Up
 stand-in cloud. Then the seed's curl commands (method, path, headers and body read from
 ``000_*.txt``) are replayed with httpx. The seed's examples carry no ``Authorization`` header
 although its Auth section requires the token on every call, so the token obtained by the seed's
-own ``/auth/token`` example is added; without it the answer is 401.
+own ``/auth/token`` example is added; the stand-in also answers the curls exactly as printed
+(no token) unless started with ``--require-read-auth``.
 """
 
 from __future__ import annotations
@@ -169,10 +170,23 @@ def test_latest_maxkeys_caps_and_device_or_account_items_select_all(uploaded: Up
     assert r.status_code == 400 and r.json()["Error"].endswith("(error Aplication)")
 
 
-def test_seed_curls_without_a_token_are_unauthorized(uploaded: Uploaded) -> None:
+def test_seed_latest_curl_exactly_as_printed_without_a_token(uploaded: Uploaded) -> None:
+    r = _send(uploaded.url, LATEST, None)
+    assert r.status_code == 200
+    assert sorted(e["ulid"] for e in r.json()["Events"]) == sorted(uploaded.item_ulids)
+
+
+def test_seed_curls_with_a_wrong_token_are_unauthorized(uploaded: Uploaded) -> None:
     for curl in (LATEST, SEARCH, FILES):
-        r = _send(uploaded.url, curl, None)
+        r = _send(uploaded.url, curl, "not-a-token")
         assert r.status_code == 401 and r.json() == {"Error": "Unauthorized"}
+
+
+def test_seed_curls_without_a_token_are_unauthorized_when_reads_need_one(tmp_path: Any) -> None:
+    with CloudServer(cloud_config(tmp_path / "cloud", require_read_auth=True)) as cloud:
+        for curl in (LATEST, SEARCH, FILES):
+            r = _send(cloud.url, curl, None)
+            assert r.status_code == 401 and r.json() == {"Error": "Unauthorized"}
 
 
 def test_seed_search_curl_with_its_placeholders_is_a_bad_request(uploaded: Uploaded) -> None:
