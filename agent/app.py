@@ -24,7 +24,7 @@ from agent.errors import ModelError, StorageError
 from agent.events import Event, HardwareEventType
 from agent.rules.engine import TelemetryEngine
 from agent.sources.factory import build_sources
-from agent.sources.readings import Reading, Source
+from agent.sources.readings import Reading, Source, SourceHealth
 from agent.store.api import Attachment
 from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
@@ -61,6 +61,7 @@ class Agent:
         self.outbox: Outbox | None = None
         self.writer: OutboxWriter | None = None
         self.uplink: Uplink | None = None
+        self._faulted_cameras: set[str] = set()
         self.monitor: Any = None  # agent.dms.monitor.DriverMonitor when vision is enabled
 
     # --- producing events ------------------------------------------------------------------
@@ -83,6 +84,15 @@ class Agent:
             log.error("event not stored: %s", task.exception())
 
     def on_reading(self, reading: Reading) -> None:
+        if isinstance(reading, SourceHealth) and reading.source == "camera":
+            # Vehicle rules own GNSS/CAN/OBD faults; cameras belong to driver monitoring.
+            # A camera coming up at start is no news; coming back after a fault is.
+            cam = reading.detail.split(":", 1)[0]
+            if not reading.ok or cam in self._faulted_cameras:
+                state = "restored" if reading.ok else "fault"
+                self.hardware(HardwareEventType.CAMERA_FAULT, f"camera: {state}: {reading.detail}")
+                (self._faulted_cameras.discard if reading.ok else self._faulted_cameras.add)(cam)
+            return
         events = self.engine.step(reading)
         if events:
             self.publish(events)

@@ -24,7 +24,6 @@ FAULT_TYPES = {
     "gnss": HardwareEventType.GNSS_FAULT,
     "can": HardwareEventType.CAN_FAULT,
     "obd": HardwareEventType.CAN_FAULT,
-    "camera": HardwareEventType.CAMERA_FAULT,
 }
 
 
