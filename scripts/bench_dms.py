@@ -171,7 +171,40 @@ def model_level(models_dir: Path, runs: int = 300) -> dict[str, Any]:
                 m1 = OnnxModel(key, path, (1, 3, 64, 64), SessionConfig(1, "all", True))
                 m1.input[...] = rng.random((1, 3, 64, 64), dtype=np.float32)
                 out[f"iris/{label}/all/2x_batch1"] = round(2 * cpu_ms(m1), 3)
+    out.update(preprocess_level(runs))
     return out
+
+
+def preprocess_level(runs: int) -> dict[str, float]:
+    """CPU ms to make the mesh input from a 640x480 BGR frame: naive vs what the pipeline does."""
+    import cv2
+    import numpy as np
+
+    from agent.vision.geometry import Roi, warp_crop
+
+    frame = np.random.default_rng(1).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    a = Roi(320.0, 240.0, 220.0, 220.0, 0.2).crop_to_image(192)
+    bound = np.zeros((1, 3, 192, 192), np.float32)
+
+    def naive() -> None:  # whole-frame RGB conversion, then a fresh float tensor
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        crop = warp_crop(rgb, a, 192)
+        _ = (crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+
+    def direct() -> None:  # BGR crop, channel swap + scale written into the bound input
+        crop = warp_crop(frame, a, 192)
+        np.multiply(crop.transpose(2, 0, 1)[::-1], np.float32(1 / 255), out=bound[0],
+                    casting="unsafe")
+
+    res = {}
+    for name, fn in (("preprocess/mesh/naive", naive), ("preprocess/mesh/direct", direct)):
+        for _ in range(30):
+            fn()
+        t = time.process_time()
+        for _ in range(runs * 3):
+            fn()
+        res[name] = round((time.process_time() - t) / (runs * 3) * 1e3, 3)
+    return res
 
 
 def _child(args: list[str]) -> dict[str, Any]:
