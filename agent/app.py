@@ -233,5 +233,7 @@ def run_agent(config_path: Path | None, duration: float | None = None) -> int:
     """Entry point of ``edge-agent run``."""
     config = load_config(config_path)
     logging.getLogger().setLevel(config.log.level.upper())
+    if config.log.level.upper() != "DEBUG":
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request
     asyncio.run(_main(config, duration))
     return 0

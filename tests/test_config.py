@@ -67,3 +67,10 @@ def test_secrets_are_masked_when_printed(tmp_path: Path) -> None:
     )  # fmt: skip
     assert "s3cr3t-value" not in proc.stdout
     assert load_config(f).cloud.client_secret.get_secret_value() == "s3cr3t-value"
+
+
+def test_shipped_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parent.parent / "config" / "agent.toml"
+    cfg = load_config(example)
+    assert cfg.vehicle.can.backend == "slcan"
+    assert cfg.vision.enabled
