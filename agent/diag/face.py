@@ -17,13 +17,15 @@ from typing import Any
 import cv2
 import numpy as np
 
+from agent.config import load_config
 from agent.vision.pipeline import FaceAnalysis, FacePipeline
-from agent.vision.settings import VisionSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, help="photo (PNG, JPEG, ...)")
     parser.add_argument("--json", action="store_true", help="print JSON (default: a summary)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="agent config (its [vision] settings and models_dir)")
     parser.add_argument("--models-dir", type=Path, default=None,
                         help="directory with manifest.json and the .onnx models")
     parser.add_argument("--max-faces", type=int, default=4)
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"edge-agent: cannot read image {args.image}", file=sys.stderr)
         return 2
     image = np.asarray(loaded, np.uint8)
-    pipeline = FacePipeline.from_settings(VisionSettings(), models_dir=args.models_dir)
+    pipeline = FacePipeline.from_settings(load_config(args.config).vision,
+                                         models_dir=args.models_dir)
     faces = pipeline.analyse_image(image, max_faces=args.max_faces)
     if args.json:
         print(json.dumps({"faces": [face_to_json(f) for f in faces]}))

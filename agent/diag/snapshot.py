@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.config import load_config
 from agent.vision.annotate import annotate
 from agent.vision.pipeline import FaceAnalysis, FacePipeline
-from agent.vision.settings import VisionSettings
 
 U8 = npt.NDArray[np.uint8]
 
@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
     parser.add_argument("--frame", type=int, default=30,
                         help="video only: frame index to draw (default 30)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="agent config (its [vision] settings and models_dir)")
     parser.add_argument("--models-dir", type=Path, default=None)
 
 
@@ -52,7 +54,8 @@ def _video_frame(path: Path, index: int, pipeline: FacePipeline
 
 
 def run(args: argparse.Namespace) -> int:
-    pipeline = FacePipeline.from_settings(VisionSettings(), models_dir=args.models_dir)
+    pipeline = FacePipeline.from_settings(load_config(args.config).vision,
+                                         models_dir=args.models_dir)
     image = cv2.imread(str(args.source), cv2.IMREAD_COLOR)
     if image is not None:
         frame: U8 = np.asarray(image, np.uint8)

@@ -86,3 +86,16 @@ def test_diag_snapshot_of_a_video_frame(models_dir: Path, astronaut: np.ndarray,
     assert main(["diag", "snapshot", str(video), "-o", str(out), "--frame", "5",
                  "--models-dir", str(models_dir)]) == 0
     assert cv2.imread(str(out)).shape == (512, 512, 3)
+
+
+def test_diag_face_takes_models_dir_from_the_agent_config(
+        models_dir: Path, astronaut: np.ndarray, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    img = _write(tmp_path / "a.png", astronaut)
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[vision]\nmodels_dir = "{models_dir}"\n')
+    assert main(["diag", "face", str(img), "--json", "--config", str(config)]) == 0
+    assert len(json.loads(capsys.readouterr().out)["faces"]) == 1
+    config.write_text(f'[vision]\nmodels_dir = "{tmp_path / "elsewhere"}"\n')
+    assert main(["diag", "face", str(img), "--config", str(config)]) == 1
+    assert "manifest" in capsys.readouterr().err
