@@ -5,7 +5,8 @@ Speaks the datasheet's dialogue: echo, linefeeds and spaces on until ``ATE0``/``
 ``ATSP0``; service 01 PIDs 05 (coolant), 0C (rpm), 0D (speed), 2F (fuel), 42 (module voltage)
 from the current truth, and service 03 (stored DTCs) as ISO 15765-4 CAN messages (a length line
 and numbered frames when they do not fit one frame). With the ignition off the vehicle side
-answers ``UNABLE TO CONNECT``, as an ECU that is asleep.
+answers ``UNABLE TO CONNECT``, as an ECU that is asleep, and so it does for ``ECU_WAKE_S`` after
+the ignition comes on, while the ECUs boot.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agent.sim.truth import Truth
+
+# ECUs answer OBD requests only a moment after the ignition comes on (they boot first); it also
+# orders the vehicle's first OBD readings after the ACC line, as in a real car.
+ECU_WAKE_S = 3.0
 
 _SUPPORTED = {0x00: (0x05, 0x0C, 0x0D, 0x20), 0x20: (0x2F, 0x40), 0x40: (0x42,)}
 
@@ -59,6 +64,13 @@ class Elm327Responder:
         self.version = version
         self._reset()
 
+    @staticmethod
+    def awake(tr: Truth | None) -> bool:
+        """The vehicle's ECUs answer: ignition on for at least :data:`ECU_WAKE_S`."""
+        if tr is None or not tr.ignition:
+            return False
+        return tr.ignition_on_t is None or tr.t - tr.ignition_on_t >= ECU_WAKE_S
+
     def _reset(self) -> None:
         self.echo = self.linefeed = self.spaces = True
         self.searching = True
@@ -100,7 +112,7 @@ class Elm327Responder:
             data = bytes.fromhex(cmd)
         except ValueError:
             return ["?"]
-        if tr is None or not tr.ignition:
+        if tr is None or not self.awake(tr):
             return ["SEARCHING...", "UNABLE TO CONNECT"] if self.searching else ["NO DATA"]
         answer = self.answer(data, tr)
         lines = can_frames(answer) if answer is not None else ["NO DATA"]

@@ -90,7 +90,7 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
                                              altitude_m=v.altitude_m))  # fmt: skip
             for f in parser.feed(data, epoch + GNSS_LATENCY_S):
                 push(f)
-        if up["obd"] and tr.ignition:
+        if up["obd"] and elm.awake(tr):
             if i % obd_every == 0:  # one polling round, decoded by the OBD source's own PIDs
                 for pid in (0x0D, 0x0C, 0x2F, 0x42, 0x05):
                     answer = elm.answer(bytes([0x01, pid]), tr)

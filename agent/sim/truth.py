@@ -28,6 +28,7 @@ class Truth:
     accel_long: float  # m/s², + forward
     accel_lat: float  # m/s², + left
     ignition: bool
+    ignition_on_t: float | None  # scenario second the ignition last came on (None: off)
     rpm: float
     odometer_m: float
     fuel_pct: float
@@ -61,6 +62,7 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
     odometer = v.odometer_km * 1000.0
     fuel = v.fuel_pct
     ignition = False
+    ignition_on_t: float | None = None
     target_speed = 0.0
     accel_rate = 1.5
     rpm_override: float | None = None
@@ -73,6 +75,8 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
         # Plan steps due by now (a step exactly at t applies to this sample).
         while plan and plan[0].t <= t + 1e-9:
             p = plan.pop(0)
+            if p.ignition is not None and p.ignition != ignition:
+                ignition_on_t = t if p.ignition else None
             ignition = p.ignition if p.ignition is not None else ignition
             if p.speed_kmh is not None:
                 target_speed = p.speed_kmh / 3.6
@@ -123,7 +127,8 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
                 dtcs = tuple(d.codes)
         yield Truth(
             t=round(t, 6), lat=lat, lon=lon, heading=heading % 360.0, speed_mps=speed,
-            accel_long=a, accel_lat=-yaw * speed, ignition=ignition, rpm=rpm,
+            accel_long=a, accel_lat=-yaw * speed, ignition=ignition,
+            ignition_on_t=ignition_on_t, rpm=rpm,
             odometer_m=odometer, fuel_pct=fuel, supply_v=supply, backup_v=v.backup_v,
             door_open=door, sos=sos, dtcs=dtcs, gnss=outage, unplugged=unplugged,
         )  # fmt: skip
