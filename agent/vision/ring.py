@@ -28,6 +28,11 @@ class RingFrame:
     height: int
 
 
+# Put in an evicted frame's slot so its JPEG is freed at once; compaction of the list itself
+# stays lazy (amortised), but memory is bounded by the live frames, not twice that.
+_EVICTED = RingFrame(0.0, b"", 0, 0)
+
+
 @dataclass(frozen=True, slots=True)
 class RingStats:
     frames: int
@@ -113,6 +118,7 @@ class FrameRing:
                 if self._times[self._start] >= horizon:
                     self._evicted_bytes += 1
                 self._bytes -= len(self._frames[self._start].jpeg)
+                self._frames[self._start] = _EVICTED
                 self._start += 1
             if self._start > 256 and self._start * 2 > len(self._frames):
                 del self._frames[:self._start]

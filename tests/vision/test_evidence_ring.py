@@ -82,3 +82,12 @@ def test_quality_adapts_so_the_full_span_fits_the_byte_cap(tmp_path: Path) -> No
     assert st.bytes <= cap_bytes
     assert st.newest_t is not None and st.oldest_t is not None
     assert st.newest_t - st.oldest_t == pytest.approx(20.0, abs=0.11)  # the whole span kept
+
+
+def test_evicted_frames_release_their_jpeg_at_once() -> None:
+    """Memory is bounded by the live frames: evicted JPEGs are not kept until compaction."""
+    ring = FrameRing("cam1", seconds=10.0, fps=10.0)
+    for i in range(1000):  # 100 s at 10 fps, every JPEG its own 10 kB object
+        ring.add(RingFrame(T0 + i / 10, bytes([i % 256]) * 10_000, 64, 48))
+        held = sum(len(f.jpeg) for f in ring._frames)  # what the ring references
+        assert held == ring.stats().bytes <= 101 * 10_000
