@@ -9,7 +9,6 @@ wake-up would cost more than the decoding). A lost adapter (unplugged USB, close
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -22,17 +21,17 @@ import can
 from agent.errors import ConfigError, SourceError
 from agent.sources.can.bus import open_bus
 from agent.sources.can.decoder import J1939Decoder
-from agent.sources.readings import Emit, Reading, Source, SourceHealth
+from agent.sources.readings import Reading, SourceHealth
 from agent.sources.settings import CanSettings
+from agent.sources.threaded import HandOver, ThreadedSource
 
 log = logging.getLogger(__name__)
 
 RECV_TIMEOUT_S = 0.1  # longest a recv blocks: how soon the thread sees a stop request
 
-HandOver = Callable[[list[Reading]], None]
 
 
-class CanSource(Source):
+class CanSource(ThreadedSource):
     """J1939/FMS vehicle signals from a CAN bus (SLCAN serial adapter or SocketCAN)."""
 
     name = "can"
@@ -77,49 +76,6 @@ class CanSource(Source):
     @property
     def decoder(self) -> J1939Decoder:
         return self._decoder
-
-    async def run(self, emit: Emit) -> None:
-        loop = asyncio.get_running_loop()
-        stop = threading.Event()
-        done: asyncio.Future[None] = loop.create_future()
-
-        def deliver(batch: list[Reading]) -> None:
-            for reading in batch:
-                try:
-                    emit(reading)
-                except Exception:
-                    log.exception("CAN reading consumer failed")
-
-        def hand_over(batch: list[Reading]) -> None:
-            loop.call_soon_threadsafe(deliver, batch)
-
-        def finish(exc: BaseException | None) -> None:
-            if done.done():
-                return
-            if exc is None:
-                done.set_result(None)
-            else:
-                done.set_exception(exc)
-
-        def target() -> None:
-            error: BaseException | None = None
-            try:
-                self.read_loop(stop, hand_over)
-            except BaseException as exc:  # surfaced through the future, not lost in the thread
-                error = exc
-            loop.call_soon_threadsafe(finish, error)
-
-        thread = threading.Thread(target=target, name="can-reader", daemon=True)
-        thread.start()
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            stop.set()
-            await asyncio.wait({done})  # the thread ends within RECV_TIMEOUT_S
-            raise
-        finally:
-            # ``done`` is resolved by the thread's last statement: this join does not block.
-            thread.join(timeout=1.0)
 
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         """Open, read, decode until ``stop``; reopen a lost adapter. Runs in its own thread."""

@@ -14,7 +14,6 @@ follows when sentences flow again. A port that stays open but goes quiet for
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -27,8 +26,9 @@ import serial
 
 from agent.sources.gnss.health import LinkChange, LinkHealth
 from agent.sources.gnss.parser import NmeaParser
-from agent.sources.readings import Emit, GnssFix, Reading, Source, SourceHealth
+from agent.sources.readings import GnssFix, Reading, SourceHealth
 from agent.sources.settings import GnssSettings
+from agent.sources.threaded import HandOver, ThreadedSource
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ READ_TIMEOUT_S = 0.2  # longest a read blocks: bounds stop latency and stall-che
 READ_MAX = 4096
 
 
-class GnssSerialSource(Source):
+class GnssSerialSource(ThreadedSource):
     """Fixes (:class:`~agent.sources.readings.GnssFix`) from an NMEA receiver on a serial port."""
 
     name = "gnss"
@@ -82,46 +82,15 @@ class GnssSerialSource(Source):
             reconnect_max_s=settings.reconnect_max_s,
         )
 
-    async def run(self, emit: Emit) -> None:
-        loop = asyncio.get_running_loop()
-        stop = threading.Event()
-        done: asyncio.Future[None] = loop.create_future()
-
-        def deliver(batch: list[Reading]) -> None:
-            for reading in batch:
-                try:
-                    emit(reading)
-                except Exception:
-                    log.exception("gnss: emit failed for %r", reading)
-
-        def hand_over(batch: list[Reading]) -> None:
-            with suppress(RuntimeError):  # loop already closed during shutdown
-                loop.call_soon_threadsafe(deliver, batch)
-
-        def target() -> None:
-            try:
-                self._read_loop(stop, hand_over)
-            except Exception:
-                log.exception("gnss: reader thread crashed")
-            finally:
-                with suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_resolve, done)
-
-        thread = threading.Thread(target=target, name="gnss-serial", daemon=True)
-        thread.start()
-        try:
-            await asyncio.shield(done)
-        finally:
-            stop.set()
-            port = self._serial
-            if port is not None:
-                with suppress(Exception):
-                    port.cancel_read()  # wake a blocked read now rather than at its timeout
-            await asyncio.shield(done)
-
     # --- reader thread -----------------------------------------------------------------
 
-    def _read_loop(self, stop: threading.Event, hand_over: Callable[[list[Reading]], None]) -> None:
+    def wake(self) -> None:
+        port = self._serial
+        if port is not None:
+            with suppress(Exception):
+                port.cancel_read()  # wake a blocked read now rather than at its timeout
+
+    def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         backoff = self.reconnect_min_s
         while not stop.is_set():
             try:
@@ -215,8 +184,3 @@ class GnssSerialSource(Source):
             "last_error": self._last_error,
             "nmea": self._parser.counters(),
         }
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)

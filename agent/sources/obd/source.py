@@ -17,7 +17,6 @@ vehicle answers. A PID the vehicle declares but never answers is dropped after
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -31,21 +30,19 @@ from agent.sources.obd.elm327 import Elm327, ElmError, ElmStoppedError, ElmTimeo
 from agent.sources.obd.pids import POLLED_PIDS, Pid
 from agent.sources.obd.session import ObdInfo, ObdSession
 from agent.sources.readings import (
-    Emit,
     Reading,
     SignalReading,
-    Source,
     SourceHealth,
     TroubleCodes,
 )
 from agent.sources.settings import ObdSettings
+from agent.sources.threaded import HandOver, ThreadedSource
 
 log = logging.getLogger(__name__)
 
 PORT_READ_TIMEOUT_S = 0.1  # serial read timeout: how soon a stop request is seen
 NO_DATA_LIMIT = 10
 
-HandOver = Callable[[list[Reading]], None]
 
 
 def open_serial(settings: ObdSettings) -> SerialPort:
@@ -63,7 +60,7 @@ class _VehicleSilentError(ElmError):
         super().__init__("vehicle_silent", detail)
 
 
-class ObdSource(Source):
+class ObdSource(ThreadedSource):
     """Vehicle signals and stored DTCs from OBD-II through an ELM327 serial adapter."""
 
     name = "obd"
@@ -94,49 +91,6 @@ class ObdSource(Source):
     def from_settings(cls, settings: ObdSettings) -> ObdSource | None:
         """The source the settings ask for, or ``None`` when ``backend = "none"``."""
         return None if settings.backend == "none" else cls(settings)
-
-    async def run(self, emit: Emit) -> None:
-        loop = asyncio.get_running_loop()
-        stop = threading.Event()
-        done: asyncio.Future[None] = loop.create_future()
-
-        def deliver(batch: list[Reading]) -> None:
-            for reading in batch:
-                try:
-                    emit(reading)
-                except Exception:
-                    log.exception("OBD reading consumer failed")
-
-        def hand_over(batch: list[Reading]) -> None:
-            if batch:
-                loop.call_soon_threadsafe(deliver, batch)
-
-        def finish(exc: BaseException | None) -> None:
-            if done.done():
-                return
-            if exc is None:
-                done.set_result(None)
-            else:
-                done.set_exception(exc)
-
-        def target() -> None:
-            error: BaseException | None = None
-            try:
-                self.read_loop(stop, hand_over)
-            except BaseException as exc:
-                error = exc
-            loop.call_soon_threadsafe(finish, error)
-
-        thread = threading.Thread(target=target, name="obd-poller", daemon=True)
-        thread.start()
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            stop.set()
-            await asyncio.wait({done})  # the thread sees the stop within a port read timeout
-            raise
-        finally:
-            thread.join(timeout=1.0)  # ``done`` is the thread's last act: returns at once
 
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         """Sessions until ``stop``, reopening after a loss. Runs in its own thread."""

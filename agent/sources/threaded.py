@@ -1,0 +1,83 @@
+"""The template every serial-style source shares: a blocking read loop in its own thread.
+
+python-can style: :class:`ThreadedSource` implements the public ``run(emit)`` once (thread,
+hand-over of reading batches to the event loop, cancellation, crash supervision); a backend
+only writes ``read_loop(stop, hand_over)``, which blocks, reads until ``stop`` is set, reopens
+a lost device itself, and passes readings in batches to ``hand_over`` (callable from its
+thread). ``emit`` is always called on the event loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from abc import abstractmethod
+from collections.abc import Callable
+from contextlib import suppress
+
+from agent.sources.readings import Emit, Reading, Source, SourceHealth
+
+log = logging.getLogger(__name__)
+
+HandOver = Callable[[list[Reading]], None]
+
+
+class ThreadedSource(Source):
+    restart_after_crash_s: float = 5.0
+    @abstractmethod
+    def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
+        """Read until ``stop`` is set (runs in the source's own thread)."""
+
+    def wake(self) -> None:
+        """Unblock a read in progress when stopping (optional; default: wait for its timeout)."""
+
+    async def run(self, emit: Emit) -> None:
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def deliver(batch: list[Reading]) -> None:
+            for reading in batch:
+                try:
+                    emit(reading)
+                except Exception:
+                    log.exception("%s: reading consumer failed for %r", self.name, reading)
+
+        def hand_over(batch: list[Reading]) -> None:
+            if batch:
+                with suppress(RuntimeError):  # the loop is already closed during shutdown
+                    loop.call_soon_threadsafe(deliver, batch)
+
+        def target() -> None:
+            try:
+                while not stop.is_set():
+                    try:
+                        self.read_loop(stop, hand_over)
+                        return
+                    except Exception as exc:
+                        # A bug, not an I/O error (read_loop handles those): report the source
+                        # down, then start it again rather than leave the vehicle unread.
+                        log.exception("%s: reader thread crashed; restarting", self.name)
+                        detail = f"{self.name}: reader crashed: {exc}"
+                        hand_over([SourceHealth(time.time(), self.name, False, detail)])
+                        stop.wait(self.restart_after_crash_s)
+            finally:
+                with suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, done)
+
+        thread = threading.Thread(target=target, name=f"{self.name}-reader", daemon=True)
+        thread.start()
+        try:
+            await asyncio.shield(done)
+        finally:
+            stop.set()
+            self.wake()
+            await asyncio.wait({done})  # the thread sees the stop within one read timeout
+            thread.join(timeout=1.0)  # resolving ``done`` is its last act: returns at once
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
