@@ -16,14 +16,9 @@ from typing import Any
 
 import pytest
 
-from agent.vision.pipeline import FacePipeline
-from agent.vision.settings import VisionSettings
-
 from .eyes_shut_video import (
     FPS,
     closed_frames,
-    make_source,
-    make_variant,
     n_frames,
     truth_closures,
     truth_perclos,
@@ -36,14 +31,6 @@ FRAME = 1 / FPS
 def diag_video(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "agent", "diag", "video", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=120, check=False)
-
-
-@pytest.fixture(scope="module")
-def shut_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("known_truth")
-    source = make_source(d / "face.mp4")
-    return make_variant(source, d / "eyes_shut.mp4",
-                        FacePipeline.from_settings(VisionSettings(), models_dir=REPO / "models"))
 
 
 @pytest.fixture(scope="module")
