@@ -214,12 +214,12 @@ class DmsStateMachine:
         else:
             eye_state = EyeState.UNKNOWN
         self._perclos.update(t, dt, eye_state, s.perclos_window_s)
-        done = self._closure.update(t, eye_state, s.closure_gap_bridge_s)
+        done = self._closure.update(t, eye_state, s.closure_gap_bridge_s, s.max_frame_gap_s)
         if done is not None:
             self._blinks.add(done, s.blink_min_s, s.long_blink_s, s.microsleep_s)
         self._blinks.trim(t, s.perclos_window_s)
         for tracker, st in zip(self._eye_closure, eye_states, strict=True):
-            tracker.update(t, st, s.closure_gap_bridge_s)
+            tracker.update(t, st, s.closure_gap_bridge_s, s.max_frame_gap_s)
         perclos = self._perclos.perclos(s.perclos_window_s, s.perclos_min_coverage)
         valid_s = self._perclos.valid_s
         blinks_per_min = (self._blinks.in_window() * 60.0 / valid_s

@@ -102,10 +102,15 @@ class ClosureTracker:
         self.start: float | None = None
         self._last_closed = 0.0
 
-    def update(self, t: float, state: EyeState, bridge_s: float) -> Closure | None:
-        """Returns the episode that ended on this frame, if any."""
+    def update(self, t: float, state: EyeState, bridge_s: float,
+               max_gap_s: float = float("inf")) -> Closure | None:
+        """Returns the episode that ended on this frame, if any.
+
+        Closed frames further apart than ``max_gap_s`` (a camera or pipeline stall) do not
+        make one episode: the time between was not measured.
+        """
         if state == EyeState.CLOSED:
-            if self.start is None:
+            if self.start is None or t - self._last_closed > max_gap_s:
                 self.start = t
             self._last_closed = t
             return None

@@ -340,3 +340,14 @@ def test_replay_is_deterministic() -> None:
     b = drive(DmsStateMachine(), scene, 0, 100)
     assert a.steps == b.steps
     assert [e.event_type for e in a.events] == [V.MICROSLEEP, V.DISTRACTION]
+
+
+def test_closed_frames_either_side_of_a_camera_stall_are_not_one_microsleep() -> None:
+    # Two blinks seen on the last frame before and the first frame after a 2 s stall: the
+    # time between is unmeasured (max_frame_gap_s), not 2 s of closed eyes.
+    sm = warmed()
+    steps = [sm.step(replace(obs, t=T0 + s), 60.0) for s, obs in (
+        (70.0, closed(ATTENTIVE)), (72.0, closed(ATTENTIVE)), (72.1, ATTENTIVE))]
+    assert [e.event_type for st in steps for e in st.events] == []
+    assert steps[1].metrics.closure_s == 0.0
+    assert steps[1].metrics.left_closure_s == 0.0 and steps[1].metrics.right_closure_s == 0.0
