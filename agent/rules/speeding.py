@@ -3,7 +3,8 @@
 The limit is ``MAX_SPEED_KMH`` (0 = off), lowered to the ``max_speed`` of the speed zones the
 vehicle is in. An episode starts once the fused speed has stayed above limit + tolerance for
 ``speeding_min_duration_s``, and ends once it has stayed at or below the limit itself for
-``speeding_end_duration_s`` (the tolerance band is the hysteresis).
+``speeding_end_duration_s`` (the tolerance band is the hysteresis). While the speed is unknown
+(``speed_source`` ``none``: no fresh wheel speed and no current fix) a running episode holds.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class SpeedingRule(Rule):
         return None if limit is None else (limit, None)
 
     def on_tick(self, t: float, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
+        if s.speed_source == "none":  # speed unknown (e.g. a GNSS outage), not 0: hold
+            if not self._active:
+                self._above.reset()
+            return []
         v = s.speed_kmh
         eff = self._effective_limit(th)
         if not self._active:

@@ -8,7 +8,7 @@ from agent.events import TelemetryDetail
 from agent.events import TelemetryEventType as T
 from agent.rules import TelemetryEngine
 from agent.sources.readings import Signal, SignalReading
-from tests.rules.helpers import engine, extra, kinds, replay, sig
+from tests.rules.helpers import T0, engine, extra, kinds, only, replay, route, sig
 
 STARTED, ENDED = T.SPEEDING_STARTED, T.SPEEDING_ENDED
 
@@ -72,3 +72,11 @@ def test_raising_the_limit_at_run_time_ends_the_episode() -> None:
 def test_telemetry_group_off_silences_speeding() -> None:
     e = quiet(engine(drivercoach_telemetry=False))
     assert replay(e, can_speed(0, 40, lambda t: 130.0), until=40) == []
+
+
+def test_a_gnss_outage_does_not_split_an_episode() -> None:
+    # GNSS is the only speed source; a 40 s tunnel at 120 km/h: the speed is unknown there,
+    # not 0, so the episode neither ends in the tunnel nor starts again after it.
+    fixes = [f for f in route(0, 100, 120.0) if not 30 < f.t - T0 < 70]
+    seen = replay(quiet(engine()), fixes, until=100)
+    assert only(seen, STARTED, ENDED) == [(5, STARTED)]
