@@ -240,16 +240,19 @@ class Outbox:
         if not accepted:
             return results
         try:
-            seqs = self._commit_appends([(event, staged) for _, event, staged in accepted])
+            outcomes = self._commit_appends([(event, staged) for _, event, staged in accepted])
         except BaseException:
             for _, _, staged in accepted:
                 for _, s in staged:
                     s.undo()
             raise
-        for (i, _, staged), seq in zip(accepted, seqs, strict=True):
-            results[i] = seq
+        for (i, _, staged), outcome in zip(accepted, outcomes, strict=True):
+            results[i] = outcome
             for _, s in staged:
-                s.committed()
+                if isinstance(outcome, int):
+                    s.committed()
+                else:
+                    s.undo()
         return results
 
     def _stage(self, attachments: Sequence[Attachment]) -> _Staged:
@@ -265,21 +268,32 @@ class Outbox:
             raise
         return done
 
-    def _commit_appends(self, entries: Sequence[tuple[Event, _Staged]]) -> list[int]:
+    def _commit_appends(
+        self, all_entries: Sequence[tuple[Event, _Staged]]
+    ) -> list[int | StorageError]:
+        """Per entry, its sequence number or why it alone was refused (cannot be encoded)."""
         with self._lock:
             self._check_open()
             now = _now_ms()
             seq = self._next_seq
-            seqs: list[int] = []
+            outcomes: list[int | StorageError] = []
+            entries: list[tuple[Event, _Staged]] = []
             rows: list[tuple[str, int, int, int, bytes]] = []
             added_events = 0
-            added_files = sum(s.size for _, staged in entries for _, s in staged)
-            for event, _ in entries:
-                envelope = _dumps(to_envelope(event, self._identity, seq))
+            for event, staged in all_entries:
+                try:
+                    envelope = _dumps(to_envelope(event, self._identity, seq))
+                except (TypeError, ValueError) as exc:  # a producer's bug: refuse it alone
+                    outcomes.append(StorageError(f"event {event.ulid} cannot be encoded: {exc}"))
+                    continue
                 rows.append((event.ulid, seq, int(event.priority), now, envelope))
-                seqs.append(seq)
+                outcomes.append(seq)
+                entries.append((event, staged))
                 added_events += len(envelope) + ROW_OVERHEAD
                 seq = (seq + 1) % SEQ_MODULUS
+            if not entries:
+                return outcomes
+            added_files = sum(s.size for _, staged in entries for _, s in staged)
             with self._transaction("cannot store events") as conn:
                 # Make room first so the new rows reuse the freed pages: the file then stays
                 # near the cap instead of cap + one batch.
@@ -309,7 +323,7 @@ class Outbox:
             self._event_bytes += added_events - freed.event_bytes
             self._files_bytes += added_files - freed.file_bytes
             self._after_removal(freed, over)
-            return seqs
+            return outcomes
 
     # -- the uplink --------------------------------------------------------------------------
 

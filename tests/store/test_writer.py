@@ -6,10 +6,11 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agent.errors import StorageError
-from agent.events import Bucket, FileRef
+from agent.events import Bucket, Event, FileRef, TelemetryDetail, TelemetryEventType
 from agent.store.api import Attachment, EventSink
 from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
@@ -137,3 +138,19 @@ async def test_puts_from_two_event_loops_in_two_threads(outbox: Outbox, tmp_path
     )
     await writer.close()
     assert sorted([*theirs, *ours]) == list(range(1, 201))
+
+
+async def test_an_event_that_cannot_be_encoded_fails_only_its_own_put(outbox: Outbox) -> None:
+    # A producer bug (here a numpy integer in a detail field, which json cannot encode) must
+    # not take down the other producers' events that share its group commit.
+    src = alarm(5)
+    bad = Event(src.timestamp_ms, src.context,
+                TelemetryDetail(TelemetryEventType.HARSH_BRAKING, extra={"peak": np.int64(7)}))
+    async with OutboxWriter(outbox, max_batch=10, max_wait_ms=50) as writer:
+        results = await asyncio.gather(
+            writer.put(alarm(1)), writer.put(bad), writer.put(alarm(2)), return_exceptions=True
+        )
+    assert isinstance(results[1], StorageError)
+    assert sorted(r for r in (results[0], results[2]) if isinstance(r, int)) == [1, 2]
+    assert len(_on_disk(outbox)) == 2
+    assert outbox.stats().next_sequence == 3  # no sequence number burnt by the refused one
