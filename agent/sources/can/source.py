@@ -80,6 +80,7 @@ class CanSource(ThreadedSource):
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         """Open, read, decode until ``stop``; reopen a lost adapter. Runs in its own thread."""
         s = self._settings
+        self._up = None  # a restart after a crash (reported down) must report the open again
         while not stop.is_set():
             try:
                 bus = self._open()

@@ -92,6 +92,7 @@ class GnssSerialSource(ThreadedSource):
 
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         backoff = self.reconnect_min_s
+        self._health.ok = None  # a restart after a crash (reported down) must report data again
         while not stop.is_set():
             try:
                 port = serial.Serial(self.port, self.baudrate, timeout=READ_TIMEOUT_S)

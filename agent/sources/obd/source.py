@@ -95,6 +95,7 @@ class ObdSource(ThreadedSource):
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         """Sessions until ``stop``, reopening after a loss. Runs in its own thread."""
         s = self._settings
+        self._up = None  # a restart after a crash (reported down) must report the adapter again
         while not stop.is_set():
             try:
                 port = self._open()

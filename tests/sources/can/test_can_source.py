@@ -172,3 +172,30 @@ def test_from_settings_none_backend_and_bad_dbc(tmp_path: Path) -> None:
         CanSource.from_settings(CanSettings(backend="slcan", dbc=bad))
     ok = CanSource.from_settings(CanSettings(backend="slcan"))
     assert ok is not None and 65265 in ok.decoder.pgns
+
+
+async def test_a_crashed_reader_restarts_and_reports_the_adapter_back_up(peer: SlcanPeer) -> None:
+    # The template reports a crash as a fault; after the restart the adapter opens again and
+    # that must be reported too, or the CAN fault would never be cleared.
+    source = CanSource(can_settings(peer.port))
+    source.restart_after_crash_s = 0.05
+    decoder = source.decoder
+    real = decoder.decode
+    calls = 0
+
+    def decode_with_one_bug(*args: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("bug in the decoder")
+        return real(*args)  # type: ignore[arg-type]
+
+    decoder.decode = decode_with_one_bug  # type: ignore[method-assign]
+    async with running(source) as out:
+        await wait_until(lambda: peer.is_open.is_set() and out.health() == [True])
+        peer.send(0x18FEF100, bytes.fromhex("FF003200FFFFFFFF"))
+        await wait_until(lambda: out.health()[-1:] == [False])
+        await wait_until(lambda: len(out.health()) == 3)
+        assert out.health() == [True, False, True]
+        peer.send(0x18FEF100, bytes.fromhex("FF003200FFFFFFFF"))  # 50 km/h
+        await wait_until(lambda: out.signals() == [("wheel_speed_kmh", 50.0)])

@@ -216,3 +216,35 @@ def test_settings_build_the_source_or_none() -> None:
         GnssSettings(backend="serial", reconnect_min_s=5.0, reconnect_max_s=1.0)
     with pytest.raises(ValueError, match="baudrate"):
         GnssSettings(baudrate=0)
+
+
+async def test_a_crashed_reader_restarts_and_reports_the_receiver_back_up(
+        tmp_path: Path) -> None:
+    # The template reports a crash as a fault; the restarted reader must report the data
+    # flowing again, or the GNSS fault would never be cleared.
+    bursts = drive(T0, 48.1, 11.5, epochs=60, rate_hz=10, speed_mps=20.0)
+    got = Collector()
+    with NmeaPty() as pty:
+        source = fast_source(pty.path)
+        source.restart_after_crash_s = 0.05
+        parser = source._parser
+        real = parser.feed
+        calls = 0
+
+        def feed_with_one_bug(data: bytes, t: float) -> list[GnssFix]:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise RuntimeError("bug in the parser")
+            return real(data, t)
+
+        parser.feed = feed_with_one_bug  # type: ignore[method-assign]
+        task = asyncio.create_task(source.run(got))
+        await opened(source)
+        replay = CaptureReplay(pty, bursts, epochs_per_s=20).start()
+        await got.until(lambda: [h.ok for h in got.health][:2] == [True, False])
+        await opened(source, times=2)
+        await got.until(lambda: len(got.health) >= 3)
+        replay.wait(10)
+        await stop(task)
+    assert [h.ok for h in got.health] == [True, False, True]
