@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 
 from agent import sdnotify
+from agent.clockwatch import ClockSample, clock_step
 from agent.config import AgentConfig, load_config
 from agent.errors import ModelError, StorageError
 from agent.events import Event, HardwareEventType
@@ -191,8 +192,15 @@ class Agent:
     async def _tick_loop(self) -> None:
         watchdog = sdnotify.watchdog_interval_s()
         last_save = last_dog = time.monotonic()
+        clock = ClockSample(time.time(), time.monotonic())
         while True:
             await asyncio.sleep(TICK_S)
+            now_clock = ClockSample(time.time(), time.monotonic())
+            step = clock_step(clock, now_clock)
+            clock = now_clock
+            if step is not None:
+                log.warning("wall clock stepped %+.1f s", step)
+                self.hardware(HardwareEventType.CLOCK_JUMP, f"wall clock stepped {step:+.1f} s")
             events = self.engine.tick(time.time())
             if events:
                 self.publish(events)
