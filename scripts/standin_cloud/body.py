@@ -14,7 +14,14 @@ from typing import Any
 
 _HEAD = re.compile(r'\s*\{\s*"Events"\s*:\s*\[\s*')
 _WS = re.compile(r"\s*")
-_DECODER = json.JSONDecoder()
+
+
+def _not_json(name: str) -> Any:
+    # Python reads NaN/Infinity; JSON (RFC 8259) has no such numbers and real parsers refuse them.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
 
 
 class BodyError(ValueError):
@@ -31,7 +38,7 @@ def split_events(raw: bytes) -> list[tuple[Any, str]]:
     if fast is not None:
         return fast
     try:
-        body = json.loads(text)
+        body = json.loads(text, parse_constant=_not_json)
     except ValueError:
         raise BodyError("body is not valid JSON") from None
     events = body.get("Events") if isinstance(body, dict) else None

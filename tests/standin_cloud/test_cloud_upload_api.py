@@ -257,3 +257,17 @@ def test_events_naming_files_not_uploaded_are_refused_unless_allowed(tmp_path: P
     with CloudServer(cloud_config(tmp_path / "lax", require_files=False)) as cloud:
         r = _post(cloud.url, {"Authorization": _token(cloud.url)}, [env])
         assert r.json() == {"NotProcess": None}
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_number_constants_are_refused_not_stored(
+    cloud: CloudServer, auth: dict[str, str], constant: str
+) -> None:
+    # Python's json writes and reads NaN/Infinity, but they are not JSON (RFC 8259): a real
+    # cloud's parser refuses the body, so the stand-in must too rather than store and serve it.
+    env = _envelopes()[0]
+    env["hdop"] = 0.0
+    text = json.dumps({"Events": [env]}).replace('"hdop": 0.0', f'"hdop": {constant}')
+    r = httpx.post(f"{cloud.url}/events", headers=auth, content=text.encode())
+    assert r.status_code == 400 and r.json()["Error"].endswith("(error Aplication)")
+    assert stats(cloud.url)["events"] == 0
