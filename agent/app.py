@@ -207,10 +207,18 @@ class Agent:
             now = time.monotonic()
             if now - last_save >= ODOMETER_SAVE_S:
                 last_save = now
-                await asyncio.to_thread(self._odometer.save, self.engine.state.odometer_m)
+                await asyncio.to_thread(self._save_odometer, self.engine.state.odometer_m)
             if watchdog is not None and now - last_dog >= watchdog:
                 last_dog = now
                 sdnotify.notify("WATCHDOG=1")
+
+    def _save_odometer(self, odometer_m: float) -> None:
+        """Blocking (run in a thread). A failed save (disk full...) is logged, never fatal:
+        the value stays in memory and the next period tries again."""
+        try:
+            self._odometer.save(odometer_m)
+        except (OSError, ValueError) as exc:
+            log.error("odometer not saved: %s", exc)
 
     async def _flush(self) -> None:
         if self._pending:
@@ -221,7 +229,7 @@ class Agent:
             await self._flush()
         if self.writer is not None:
             await self.writer.close()
-        await asyncio.to_thread(self._odometer.save, self.engine.state.odometer_m)
+        await asyncio.to_thread(self._save_odometer, self.engine.state.odometer_m)
         if self.outbox is not None:
             await asyncio.to_thread(self.outbox.close)
         log.info("agent stopped")

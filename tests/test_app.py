@@ -115,3 +115,23 @@ def test_agent_runs_a_gnss_source_into_the_cloud_and_continues_after_a_restart(
               == HardwareEventType.AGENT_STARTED]  # fmt: skip
     assert len(starts) == 2
     assert starts[1]["sequenceNumber"] > first[-1]["sequenceNumber"]
+
+
+def test_an_odometer_that_cannot_be_saved_does_not_stop_the_agent(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    # The odometer file lives on the outbox's disk; when it cannot be written (disk full, a
+    # bad SD card; here a directory in its place) the agent must keep recording and uploading,
+    # not crash every save period.
+    monkeypatch.setattr("agent.app.ODOMETER_SAVE_S", 0.3)
+    with CloudServer(cloud_config(tmp_path / "cloud")) as cloud:
+        f = tmp_path / "agent.toml"
+        f.write_text(f'[cloud]\nurl = "{cloud.url}"\nclient_id = "{CLIENT_ID}"\n'
+                     f'client_secret = "{CLIENT_SECRET}"\n'
+                     f'[storage]\ndata_dir = "{tmp_path / "data"}"\n')  # fmt: skip
+        (tmp_path / "data" / "odometer.json").mkdir(parents=True)
+        asyncio.run(_run_for(load_config(f), 2.5))
+        events = _received(cloud)
+    kinds = [e["hardwareEvent"].get("HardwareEventType") for e in events]
+    assert kinds[0] == HardwareEventType.AGENT_STARTED
+    assert kinds[-1] == HardwareEventType.AGENT_STOPPING
