@@ -50,7 +50,8 @@ class Receiver:
         self.thread.join()
 
 
-def _config(tmp_path: Path, cloud_url: str, gnss: Path) -> Any:
+def agent_config(tmp_path: Path, cloud_url: str, gnss: Path, extra: str = "") -> Any:
+    """The agent against the stand-in cloud with a GNSS receiver on ``gnss``; ``extra`` TOML."""
     f = tmp_path / "agent.toml"
     f.write_text(
         f"""
@@ -67,7 +68,7 @@ data_dir = "{tmp_path / 'data'}"
 [vehicle.gnss]
 backend = "serial"
 port = "{gnss}"
-"""
+{extra}"""
     )
     return load_config(f)
 
@@ -90,7 +91,7 @@ def test_agent_runs_a_gnss_source_into_the_cloud_and_continues_after_a_restart(
 ) -> None:
     pty = NmeaPty(link=tmp_path / "gnss")
     with CloudServer(cloud_config(tmp_path / "cloud")) as cloud, Receiver(pty):
-        config = _config(tmp_path, cloud.url, pty.path)
+        config = agent_config(tmp_path, cloud.url, pty.path)
         asyncio.run(_run_for(config, 4.0))
         first = _received(cloud)
         asyncio.run(_run_for(config, 3.0))

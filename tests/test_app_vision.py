@@ -18,42 +18,23 @@ import pytest
 from standin_cloud import CloudServer  # scripts/ is on sys.path (tests/conftest.py)
 
 from agent.app import Agent
-from agent.config import load_config
 from agent.events import EventType, HardwareEventType, VisionEventType
 from agent.sources.gnss.replay import NmeaPty
-from tests.test_app import Receiver
-from tests.uplink.backbone_factory import CLIENT_ID, CLIENT_SECRET, cloud_config
+from tests.test_app import Receiver, agent_config
+from tests.uplink.backbone_factory import cloud_config
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(240)
 
 
 def _config(tmp_path: Path, cloud_url: str, gnss: Path, driver: Path, models: Path) -> Any:
-    f = tmp_path / "agent.toml"
-    f.write_text(
-        f"""
-[cloud]
-url = "{cloud_url}"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-backoff_initial_s = 0.05
-backoff_max_s = 0.5
-
-[storage]
-data_dir = "{tmp_path / 'data'}"
-
-[vehicle.gnss]
-backend = "serial"
-port = "{gnss}"
-
+    return agent_config(tmp_path, cloud_url, gnss, f"""
 [vision]
 enabled = true
 models_dir = "{models}"
 driver_camera = "{driver}"
 road_camera = "{driver}"
-"""
-    )
-    return load_config(f)
+""")
 
 
 async def _run_until(config: Any, cloud: CloudServer, want: VisionEventType) -> list[Any]:
