@@ -3,7 +3,10 @@
 * Ignition: a change of the fused ignition between on and off (the first determination after
   start is not an event). ``ignition off`` carries ``durationS``, how long it was on.
 * Idling: ignition on and speed at or below ``stopped_speed_kmh`` for ``idle_timeout_s``;
-  one event per idle period, with ``durationS``.
+  one event per idle period, with ``durationS``. Idling needs a KNOWN speed: while it is unknown
+  (``speed_source`` ``none``, e.g. a GNSS outage with GNSS the only speed source) the device must
+  not cry wolf, so that time is not idle: the timer does not run, and before the event it starts
+  again at the next known stop; an idle period already reported holds (as a speeding episode does).
 * Towing / illegal moving: ignition known off and speed at or above ``towing_speed_kmh`` for
   ``towing_min_duration_s``; one event per episode, which ends after ``towing_end_s`` stopped
   or when the ignition comes on.
@@ -45,6 +48,10 @@ class IdlingRule(Rule):
         self._idle = Debounce()
 
     def on_tick(self, t: float, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
+        if s.speed_source == "none" and s.ignition is True:  # unknown speed (GNSS outage), not 0
+            if not self._idle.fired:
+                self._idle.reset()  # not idle time: the timer starts again at a known stop
+            return []  # an idle period already reported holds (no second event for one stop)
         idle = s.ignition is True and s.speed_kmh <= th.stopped_speed_kmh
         if not self._idle.update(t, idle, th.idle_timeout_s):
             return []

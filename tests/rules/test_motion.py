@@ -6,7 +6,7 @@ from agent.events import TelemetryEventType as T
 from agent.rules import TelemetryEngine
 from agent.sources.readings import Signal
 from agent.vehicle.inputs import StateInput
-from tests.rules.helpers import engine, extra, kinds, only, replay, route, sig
+from tests.rules.helpers import T0, engine, extra, fix, kinds, only, replay, route, sig
 
 ON, OFF, IDLE, TOW = T.IGNITION_ON, T.IGNITION_OFF, T.IDLING, T.MOVING_IGNITION_OFF
 
@@ -45,11 +45,12 @@ def test_idling_after_300_s_stopped_with_the_ignition_on_once_per_stop() -> None
 
 
 def test_idle_timeout_change_at_run_time_applies_to_the_running_stop() -> None:
-    e = quiet()
-    inputs = [sig(0, Signal.IGNITION, 1, "gpio")]
+    e = quiet(drivercoach_inertial=False)
+    stopped = [sig(t, Signal.WHEEL_SPEED_KMH, 0.0) for t in range(0, 201)]  # a known speed of 0
+    inputs = [sig(0, Signal.IGNITION, 1, "gpio"), *stopped[:101]]
     assert replay(e, inputs, until=100) == []
     e.update_thresholds(e.thresholds.with_changes(idle_timeout_s=120))
-    assert kinds(replay(e, [], until=200, tick_from=101)) == [(120, IDLE)]
+    assert kinds(replay(e, stopped[101:], until=200, tick_from=101)) == [(120, IDLE)]
 
 
 def test_towing_needs_ignition_off_and_10_s_at_towing_speed() -> None:
@@ -72,3 +73,29 @@ def test_towing_episode_ends_after_60_s_stopped_and_can_fire_again() -> None:
 def test_no_towing_while_the_ignition_is_on() -> None:
     inputs: list[StateInput] = [sig(0, Signal.IGNITION, 1, "gpio"), *route(0, 100, 40.0)]
     assert only(replay(quiet(), inputs, until=100), TOW) == []
+
+
+def test_a_gnss_outage_with_the_ignition_on_is_not_idling() -> None:
+    # GNSS is the only speed source; a 400 s tunnel at 60 km/h: the speed is unknown there,
+    # not 0, so the idle timer does not run (it used to raise idling at 404 s).
+    inputs: list[StateInput] = [sig(0, Signal.IGNITION, 1, "gpio")]
+    inputs += [f for f in route(0, 800, 60.0) if not 100 < f.t - T0 < 500]
+    assert only(replay(quiet(), inputs, until=800), IDLE) == []
+
+
+def test_unknown_speed_is_not_idle_time_before_the_idle_event() -> None:
+    # Stopped 200 s, a 100 s outage, stopped again: the outage does not count as idle time and
+    # the timer starts again at the first known stop after it (fixes are fresh for 3 s).
+    inputs: list[StateInput] = [sig(0, Signal.IGNITION, 1, "gpio")]
+    inputs += [fix(t) for t in range(0, 800) if not 200 <= t < 300]
+    seen = replay(quiet(drivercoach_inertial=False), inputs, until=800)
+    assert only(seen, IDLE) == [(600, IDLE)]
+    assert [extra(x) for x in seen if x.kind == IDLE] == [{"durationS": 300.0}]
+
+
+def test_an_outage_after_the_idle_event_does_not_raise_it_again_for_the_same_stop() -> None:
+    inputs: list[StateInput] = [sig(0, Signal.IGNITION, 1, "gpio")]
+    inputs += [fix(t) for t in range(0, 1000) if not 400 <= t < 420]
+    assert only(replay(quiet(drivercoach_inertial=False), inputs, until=1000), IDLE) == [
+        (300, IDLE)
+    ]
