@@ -145,6 +145,30 @@ def quarantine(data_dir: Path, reason: str) -> Path:
     return target
 
 
+def salvage_next_seq(corrupt_db: Path) -> int | None:
+    """Best effort: the sequence counter of a quarantined database, so that ``sequenceNumber``
+    keeps increasing across the quarantine. None when nothing trustworthy can be read."""
+    found: list[int] = []
+    for uri in (f"file:{corrupt_db}?mode=ro", f"file:{corrupt_db}?mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(uri, uri=True)
+            try:
+                for sql in ("SELECT value FROM meta WHERE key = 'next_seq'",
+                            "SELECT max(seq) + 1 FROM events",
+                            "SELECT max(seq) + 1 FROM dead_letters"):  # fmt: skip
+                    with contextlib.suppress(sqlite3.Error):
+                        row = conn.execute(sql).fetchone()
+                        if row and isinstance(row[0], int) and row[0] > 0:
+                            found.append(row[0])
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            continue
+        if found:
+            break
+    return max(found) if found else None
+
+
 def quarantined_files(data_dir: Path) -> tuple[str, ...]:
     """Every database moved aside so far (they stay until a technician removes them)."""
     if not data_dir.is_dir():

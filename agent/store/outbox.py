@@ -134,9 +134,11 @@ class Outbox:
             try:
                 self._conn = database.connect(self._db)
             except database.CorruptDatabaseError as exc:
-                self._quarantined_now = (database.quarantine(data_dir, str(exc)),)
+                moved = database.quarantine(data_dir, str(exc))
+                self._quarantined_now = (moved,)
                 database.prepare_dir(data_dir)
                 self._conn = database.connect(self._db)
+                self._continue_sequence(database.salvage_next_seq(moved))
             self._page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
             self._recovered = self._recover()
             self._load_counters()
@@ -503,6 +505,17 @@ class Outbox:
         if n:
             log.warning("outbox: %d event(s) were in flight at the last stop; re-queued", n)
         return n
+
+    def _continue_sequence(self, next_seq: int | None) -> None:
+        """Seed a fresh database's counter with what the quarantined one had reached."""
+        if next_seq is None:
+            log.warning("outbox: the quarantined database's sequence counter is unreadable; "
+                        "sequenceNumber restarts at 1")
+            return
+        with self._transaction("cannot seed the sequence counter") as conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'",
+                         (next_seq % SEQ_MODULUS,))  # fmt: skip
+        log.info("outbox: sequenceNumber continues at %d after the quarantine", next_seq)
 
     def _load_counters(self) -> None:
         conn = self._conn
