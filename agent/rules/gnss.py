@@ -3,6 +3,8 @@
 Lost: no valid fix for ``gnss_lost_after_s`` (whether the receiver reports "no fix" or went
 silent), once a fix had been seen since start. Restored: valid fixes for
 ``gnss_restored_after_s`` after a loss; ``outageS`` says how long the position was missing.
+Any gap in valid fixes (a "no fix" report, or silence longer than the vehicle's ``fix_fresh_s``)
+restarts that debounce.
 
 Jamming suspected (emitted right after "lost"): the last valid fix used at least
 ``gnss_jam_min_satellites``, the receiver kept talking, and within ``gnss_jam_window_s`` it saw
@@ -33,11 +35,15 @@ class GnssSignalRule(Rule):
     def on_input(self, r: StateInput, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
         if isinstance(r, GnssFix):
             if is_valid_fix(r):
+                prev = self._last_valid
                 self._seen_fix = True
                 self._last_valid = r
                 self._collapse_t = None
                 self._stationary_at_loss = not s.moving
-                if self._valid_since is None:
+                # A silent gap (no report for longer than a fix stays current) restarts the
+                # restore debounce, as a "no fix" report does.
+                gap = prev is not None and r.t - prev.t > s.settings.fix_fresh_s
+                if self._valid_since is None or gap:
                     self._valid_since = r.t
             else:
                 self._valid_since = None

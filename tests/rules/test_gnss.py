@@ -65,3 +65,22 @@ def test_a_gradual_fade_is_not_jamming() -> None:
     fixes += [fix(t, valid=False, sats=3, visible=5) for t in range(15, 25)]
     fixes += [fix(t, valid=False, sats=0, visible=0) for t in range(25, 40)]
     assert kinds(replay(quiet(), fixes, until=40)) == [(24, LOST)]
+
+
+def test_one_fix_in_an_outage_then_silence_does_not_count_toward_restored() -> None:
+    # Lost at 30; a lone valid fix at 40.5 (stale by the tick at 44, before the 3 s debounce),
+    # the receiver silent until 60, then fixes again: the restore debounce restarts at 60
+    # (it used to report restored at 60 at once, with outageS 20.5 instead of 40).
+    fixes = [fix(t) for t in range(0, 21)] + [fix(40.5)] + [fix(t) for t in range(60, 80)]
+    seen = replay(quiet(), fixes, until=80)
+    assert kinds(seen) == [(30, LOST), (63, BACK)]
+    assert extra(seen[1]) == {"outageS": 40.0}
+
+
+def test_a_longer_restore_debounce_restarts_after_a_silent_gap() -> None:
+    e = engine(drivercoach_tracking=False, drivercoach_inertial=False, gnss_restored_after_s=10)
+    fixes = [fix(t) for t in range(0, 21)] + [fix(t) for t in (40, 41)]
+    fixes += [fix(t) for t in range(60, 80)]
+    seen = replay(e, fixes, until=80)
+    assert kinds(seen) == [(30, LOST), (70, BACK)]
+    assert extra(seen[1]) == {"outageS": 40.0}
