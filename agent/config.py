@@ -77,6 +77,9 @@ class CloudSettings(BaseModel):
     backoff_initial_s: float = Field(1.0, gt=0)
     backoff_max_s: float = Field(300.0, gt=0)
     verify_tls: bool = True
+    # PEM CA bundle (a private CA or the cloud's self-signed cert) trusted INSTEAD of the default
+    # store for https URLs; verify_tls = false turns verification off altogether (docs/uplink.md).
+    ca_file: Path | None = None
 
     @field_validator("url")
     @classmethod

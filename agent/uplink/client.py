@@ -10,12 +10,18 @@ Every failure becomes one of two exceptions the uplink acts on:
 The access token goes in ``Authorization`` raw (no ``Bearer``, as in the seed). It is fetched
 lazily, refreshed shortly before ``expiresIn`` runs out, and on a 401 fetched anew once and the
 call retried. Neither the token nor the client secret is ever logged or put in an error.
+
+TLS: :func:`tls_context` builds the one ``ssl.SSLContext`` the pool uses (it reads CA files, so
+the uplink calls it in a thread): the default store, or only ``cloud.ca_file`` when set. A
+certificate the device does not trust is a :class:`RetryLaterError` like a network failure (the
+data stays in the outbox) whose message says so plainly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from email.utils import parsedate_to_datetime
@@ -80,6 +86,38 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return None
 
 
+def tls_context(verify_tls: bool, ca_file: Path | None) -> ssl.SSLContext | bool:
+    """What the HTTP pool verifies the cloud's certificate against (blocking: reads files).
+
+    ``ca_file`` set: that PEM bundle is the only trust anchor (a private CA or a self-signed
+    cloud certificate; to keep public CAs too, put them in the same file). Unset: httpx's
+    default store (certifi's Mozilla bundle). ``verify_tls`` false: no verification at all.
+    Hostname checking stays on whenever verification is. Raises :class:`RetryLaterError` if
+    ``ca_file`` cannot be loaded (the file may be provisioned later; data waits meanwhile).
+    """
+    if not verify_tls:
+        return False
+    if ca_file is None:
+        return httpx.create_ssl_context(trust_env=False)
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise RetryLaterError(f"tls: cannot load cloud.ca_file {ca_file}: {exc}") from None
+
+
+def describe_http_error(exc: httpx.HTTPError) -> str:
+    """``Type: message``, naming a refused server certificate plainly (it is configuration)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (
+                f"TLS certificate not trusted: {cause.verify_message} "
+                "(check cloud.ca_file / the cloud's certificate)"
+            )
+        cause = cause.__cause__ or cause.__context__
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -112,7 +150,7 @@ class CloudClient:
         client_secret: str,
         *,
         timeout_s: float = 15.0,
-        verify_tls: bool = True,
+        verify: ssl.SSLContext | bool = True,
         max_connections: int = 8,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -123,7 +161,7 @@ class CloudClient:
         self._clock = clock
         self._http = httpx.AsyncClient(
             timeout=timeout_s,
-            verify=verify_tls,
+            verify=verify,  # an SSLContext from tls_context(): built once, off the loop
             trust_env=False,  # no proxy surprises from the environment: the config says where
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
@@ -153,7 +191,7 @@ class CloudClient:
                     json={"clientId": self._client_id, "clientSecret": self._client_secret},
                 )
             except httpx.HTTPError as exc:
-                raise RetryLaterError(f"auth/token: {type(exc).__name__}: {exc}") from None
+                raise RetryLaterError(f"auth/token: {describe_http_error(exc)}") from None
             if response.status_code in (400, 401, 403):
                 # Wrong credentials are a configuration problem: keep the data, keep trying.
                 raise RetryLaterError(
@@ -191,7 +229,7 @@ class CloudClient:
                     method, f"{self.base_url}{path}", headers=headers, **kwargs
                 )
             except httpx.HTTPError as exc:
-                raise RetryLaterError(f"{what}: {type(exc).__name__}: {exc}") from None
+                raise RetryLaterError(f"{what}: {describe_http_error(exc)}") from None
             if response.status_code == 401 and attempt == 1:
                 log.info("%s: token refused (401), fetching a new one", what)
                 self._drop_token(token)
@@ -250,7 +288,11 @@ class CloudClient:
         try:
             response = await self._http.put(url, content=_read_chunks(file.path), headers=headers)
         except httpx.HTTPError as exc:
-            raise RetryLaterError(f"PUT {file.key}: {type(exc).__name__}") from None
+            # Not str(exc) in general: keep the pre-signed URL out (a cert failure is safe).
+            what = describe_http_error(exc)
+            if not what.startswith("TLS "):
+                what = type(exc).__name__
+            raise RetryLaterError(f"PUT {file.key}: {what}") from None
         if response.status_code == 403:  # expired or refused signature: ask for a new URL
             raise RetryLaterError(f"PUT {file.key}: HTTP 403 {_error_text(response)}")
         _check(response, f"PUT {file.key}")
@@ -276,6 +318,8 @@ __all__ = [
     "CloudClient",
     "RejectedError",
     "RetryLaterError",
+    "describe_http_error",
     "parse_retry_after",
     "redact",
+    "tls_context",
 ]

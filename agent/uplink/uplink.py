@@ -36,6 +36,7 @@ from agent.uplink.client import (
     CloudClient,
     RejectedError,
     RetryLaterError,
+    tls_context,
 )
 
 if TYPE_CHECKING:
@@ -149,6 +150,7 @@ class Uplink:
         Raises :class:`RetryLaterError` (transient; nothing lost) or :class:`StorageError`.
         When it returns, the delivered rows are acked.
         """
+        await self._open_client()
         try:
             return await self._deliver_claimed(await self._take(self._start_claim()))
         finally:
@@ -160,6 +162,7 @@ class Uplink:
         The next batch is claimed, and the previous one acked, while the current one is on the
         wire, so the outbox's fsyncs overlap the network round trip.
         """
+        await self._open_client()
         total = DrainResult()
         ahead: asyncio.Task[list[StoredEvent]] | None = self._start_claim()
         try:
@@ -200,9 +203,18 @@ class Uplink:
             "last_success_at": self._last_success_at,
             "token_valid_for_s": round(client.token_valid_for(), 1) if client else 0.0,
             "token_refreshes": client.token_refreshes if client else 0,
+            "tls": self._tls_mode(),
             "gzip": self._settings.gzip,
             "batch_size": self._settings.batch_size,
         }
+
+    def _tls_mode(self) -> str | None:
+        s = self._settings
+        if not s.url.startswith("https://"):
+            return None
+        if not s.verify_tls:
+            return "unverified"
+        return f"ca_file {s.ca_file}" if s.ca_file is not None else "default store"
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -219,16 +231,26 @@ class Uplink:
     @property
     def client(self) -> CloudClient:
         if self._client is None:
+            raise RuntimeError("uplink: client used before _open_client()")
+        return self._client
+
+    async def _open_client(self) -> CloudClient:
+        """The HTTP pool, made on first use; its TLS context is built in a thread (file reads)."""
+        if self._client is None:
             s = self._settings
-            self._client = CloudClient(
-                s.url,
-                s.client_id,
-                s.client_secret.get_secret_value(),
-                timeout_s=s.timeout_s,
-                verify_tls=s.verify_tls,
-                max_connections=self._file_concurrency + 1,
-                transport=self._transport,
-            )
+            verify = await asyncio.to_thread(tls_context, s.verify_tls, s.ca_file)
+            if verify is False and s.url.startswith("https://"):
+                log.warning("uplink: cloud.verify_tls is off: the certificate is not checked")
+            if self._client is None:  # nobody opened one while we were in the thread
+                self._client = CloudClient(
+                    s.url,
+                    s.client_id,
+                    s.client_secret.get_secret_value(),
+                    timeout_s=s.timeout_s,
+                    verify=verify,
+                    max_connections=self._file_concurrency + 1,
+                    transport=self._transport,
+                )
         return self._client
 
     async def _back_off(self, error: str, retry_after: float | None) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .app import CloudConfig
 from .faults import FaultPlan, parse_rule
-from .server import bind, make_server
+from .server import bind, make_server, scheme
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CREDENTIALS = REPO / "config" / "cloud-demo.toml"
@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="inject a fault, e.g. kind=500,count=3 or kind=429,count=2,retry_after=1,path=/events",
     )
+    p.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS: PEM cert (chain)")
+    p.add_argument("--tls-key", type=Path, default=None, help="serve HTTPS: PEM private key")
     p.add_argument("--print-client", action="store_true", help="print 'client: <id> <secret>'")
     p.add_argument("--access-log", action="store_true", help="log every request")
     return p
@@ -75,15 +77,17 @@ async def serve(args: argparse.Namespace) -> int:
         require_read_auth=args.require_read_auth,
         public_url=args.public_url,
         faults=plan,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
+    server = make_server(config, access_log=args.access_log)  # checks the TLS pair first
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
-    server = make_server(config, access_log=args.access_log)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn has no event)
         await asyncio.sleep(0.01)
     if server.started:
-        print(f"cloud: http://{host}:{port}", flush=True)
+        print(f"cloud: {scheme(config)}://{host}:{port}", flush=True)
         if args.print_client:
             cid, secret = next(iter(clients.items()))
             print(f"client: {cid} {secret}", flush=True)

@@ -55,6 +55,10 @@ class CloudConfig:
     # asks for the token on every call. By default the stand-in serves reads without a token so
     # those curls work as printed; a token, when sent, must be valid. True = token required.
     require_read_auth: bool = False
+    # HTTPS: both set = serve TLS with this PEM certificate (chain) and key; the pre-signed and
+    # read-API links then come out as https too (they follow the request's scheme).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 class ApiError(Exception):

@@ -42,11 +42,20 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def scheme(config: CloudConfig) -> str:
+    return "https" if config.tls_cert is not None else "http"
+
+
 def make_server(
     config: CloudConfig, access_log: bool = False, graceful_s: int = 2
 ) -> uvicorn.Server:
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise ValueError("TLS needs both a certificate and a key")
     uv_config = uvicorn.Config(
         create_app(config),
+        # uvicorn builds the SSLContext and wraps the socket(s) handed to serve() with it.
+        ssl_certfile=config.tls_cert,
+        ssl_keyfile=config.tls_key,
         http=_TransportH11,
         lifespan="on",
         log_level="warning",
@@ -69,7 +78,7 @@ class CloudServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{scheme(self.config)}://{self.host}:{self.port}"
 
     @property
     def faults(self) -> Any:

@@ -261,10 +261,11 @@ class CloudProcess:
         self.port = port
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
+        self.scheme = "http"  # from the "cloud: <scheme>://..." line (https with --tls-cert)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 15.0) -> CloudProcess:
         cmd = [
@@ -289,6 +290,7 @@ class CloudProcess:
             self.lines.append(line)
             if line.startswith("cloud: "):
                 self.port = int(line.rsplit(":", 1)[1])
+                self.scheme = line.removeprefix("cloud: ").split("://", 1)[0]
                 if "--print-client" not in self.args:
                     return self
             elif line.startswith("client: "):
@@ -305,3 +307,101 @@ class CloudProcess:
         finally:
             if self.proc.stdout:
                 self.proc.stdout.close()
+
+
+# --- TLS ---------------------------------------------------------------------------------------
+_OPENSSL_CNF = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost,IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
+def make_tls_files(directory: Path, ca_name: str = "Edge Test Private CA") -> dict[str, Path]:
+    """A throwaway private CA and a server cert it signed for 127.0.0.1/localhost (openssl CLI).
+
+    Returns ``ca`` (the CA cert, what the agent trusts), ``cert``/``key`` (the cloud's).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    cnf = directory / "openssl.cnf"
+    cnf.write_text(_OPENSSL_CNF)
+    files = {
+        k: directory / n
+        for k, n in [
+            ("ca", "ca.pem"),
+            ("ca_key", "ca.key"),
+            ("cert", "cert.pem"),
+            ("key", "key.pem"),
+        ]
+    }
+    csr = directory / "leaf.csr"
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for cmd in (
+        [
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            files["ca_key"],
+            "-out",
+            files["ca"],
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={ca_name}",
+            "-config",
+            cnf,
+            "-extensions",
+            "ca",
+        ],
+        [
+            "req",
+            "-new",
+            *ec,
+            "-keyout",
+            files["key"],
+            "-out",
+            csr,
+            "-subj",
+            "/CN=localhost",
+            "-config",
+            cnf,
+        ],
+        [
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            files["ca"],
+            "-CAkey",
+            files["ca_key"],
+            "-set_serial",
+            str(random.getrandbits(63)),
+            "-days",
+            "2",
+            "-out",
+            files["cert"],
+            "-extfile",
+            cnf,
+            "-extensions",
+            "leaf",
+        ],
+    ):
+        subprocess.run(["openssl", *map(str, cmd)], check=True, capture_output=True, timeout=30)
+    for key in (files["ca_key"], files["key"]):
+        key.chmod(0o600)
+    return files
