@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import signal
+import ssl
 import stat
+import subprocess
 import tomllib
 from pathlib import Path
 
 import httpx
-from backbone_factory import IDENTITY, REPO, CloudProcess, image_bytes, telemetry
+import pytest
+from backbone_factory import IDENTITY, REPO, CloudProcess, image_bytes, make_tls_files, telemetry
 
 from agent.events import to_envelope
 
@@ -86,8 +89,6 @@ def test_fault_flag_injects_from_the_first_request(tmp_path: Path) -> None:
 def test_bad_credentials_file_fails_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "creds.toml"
     bad.write_text("[[clients]]\nclientId = 'x'\n")
-    import subprocess
-
     r = subprocess.run(
         [
             str(REPO / "scripts" / "cloud"),
@@ -106,3 +107,47 @@ def test_bad_credentials_file_fails_with_one_line(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert r.stderr.strip().startswith("cloud: ") and "clientSecret" in r.stderr
     assert r.stdout == ""
+
+
+def test_tls_flags_serve_https_and_hand_out_https_links(tmp_path: Path) -> None:
+    tls = make_tls_files(tmp_path / "tls")
+    cloud = CloudProcess(
+        tmp_path / "data", "--tls-cert", str(tls["cert"]), "--tls-key", str(tls["key"])
+    ).start()
+    try:
+        assert cloud.lines == [f"cloud: https://127.0.0.1:{cloud.port}"]
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(tls["ca"]))) as http:
+            body = {"clientId": DEMO["clientId"], "clientSecret": DEMO["clientSecret"]}
+            token = http.post(f"{cloud.url}/auth/token", json=body).json()["accessToken"]
+            key = f"{IDENTITY.account_ulid}/{IDENTITY.device_source}/y_cam0.png"
+            r = http.post(
+                f"{cloud.url}/events/files/upload",
+                headers={"Authorization": token},
+                json={"files": [{"BucketName": "v3-device-images", "FileName": key, "Size": 3}]},
+            )
+            upload_url = r.json()["files"][0]["uploadUrl"]
+            assert upload_url.startswith(f"https://127.0.0.1:{cloud.port}/s3/")
+            assert http.put(upload_url, content=b"abc").status_code == 200
+        # Plain HTTP on the TLS port gets no answer; an untrusting client refuses the cert.
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{cloud.port}/health", timeout=5)
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(f"{cloud.url}/health", timeout=5)
+    finally:
+        cloud.stop()
+
+
+def test_tls_cert_without_key_fails_with_one_line(tmp_path: Path) -> None:
+    tls = make_tls_files(tmp_path / "tls")
+    r = subprocess.run(
+        [
+            str(REPO / "scripts" / "cloud"),
+            *("--port", "0", "--data", str(tmp_path / "d"), "--tls-cert", str(tls["cert"])),
+        ],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.strip() == "cloud: TLS needs both a certificate and a key"
