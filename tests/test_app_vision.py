@@ -76,11 +76,11 @@ def test_driver_video_becomes_vision_events_with_all_evidence_in_the_cloud(
 
         files = {(f["bucket"], f["filename"].rsplit("_", 1)[1]): f for f in ev["files"]}
         assert set(files) == {
-            ("v3-device-images", "cam0.png"), ("v3-device-images", "cam1.png"),
+            ("v3-device-images", "cam0.png"), ("v3-device-faces", "cam1.png"),
             ("v3-device-videos", "cam0.mp4"), ("v3-device-videos", "cam1.mp4"),
         }
         assert files[("v3-device-images", "cam0.png")]["feature"] == "event"
-        assert files[("v3-device-images", "cam1.png")]["feature"] == "face"
+        assert files[("v3-device-faces", "cam1.png")]["feature"] == "face"
         assert files[("v3-device-videos", "cam1.mp4")]["type"] == "video"
 
         # The fleet user's side: the seed's /events/files gives working URLs for every file,

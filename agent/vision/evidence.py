@@ -58,6 +58,11 @@ Image = npt.NDArray[np.uint8]
 Box = tuple[float, float, float, float]  # x, y, w, h normalised 0..1
 
 FEATURE = {Camera.ROAD: FileFeature.EVENT, Camera.DRIVER: FileFeature.FACE}
+# CONTRACT.md §2: event images (road, feature "event") and their thumbnails in
+# v3-device-images; face images (driver, feature "face"), their thumbnails and the face crops
+# in v3-device-faces. (The seed's VisionEvent example shows both in v3-device-images, its Files
+# API example the other way round; the contract decides.)
+IMAGE_BUCKET = {Camera.ROAD: Bucket.IMAGES, Camera.DRIVER: Bucket.FACES}
 
 
 class EvidenceError(AgentError):
@@ -207,10 +212,11 @@ class EvidenceRecorder:
         for job in images:
             image = _decode(job.frame)
             key = file_key(self.identity, ulid, job.camera, "png")
-            ref = FileRef(key, Bucket.IMAGES, FileKind.IMAGE, FEATURE[job.camera])
+            bucket = IMAGE_BUCKET[job.camera]
+            ref = FileRef(key, bucket, FileKind.IMAGE, FEATURE[job.camera])
             files.append(ref)
             attachments.append(Attachment(ref, _png(image)))
-            thumb = FileRef(derived_key(key, "thumbnail"), Bucket.IMAGES, FileKind.IMAGE,
+            thumb = FileRef(derived_key(key, "thumbnail"), bucket, FileKind.IMAGE,
                             FEATURE[job.camera])
             attachments.append(Attachment(thumb, _png(thumbnail(image, s.thumbnail_max_px))))
             if job.face_box is not None:

@@ -80,7 +80,7 @@ async def test_driver_leaving_the_seat_ends_up_in_the_outbox_with_evidence(
     ulid = env["ulid"]
     assert keys == [file_key(IDENTITY, ulid, Camera.DRIVER, "png"),
                     file_key(IDENTITY, ulid, Camera.DRIVER, "mp4")]
-    assert [f["bucket"] for f in env["files"]] == ["v3-device-images", "v3-device-videos"]
+    assert [f["bucket"] for f in env["files"]] == ["v3-device-faces", "v3-device-videos"]
     # Stored beside the event: image, its thumbnail (no face: no crop) and the clip.
     by_key = {f.key: f for f in stored.files}
     assert set(by_key) == {keys[0], keys[0].replace(".png", "_thumbnail.png"), keys[1]}

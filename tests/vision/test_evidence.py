@@ -96,7 +96,7 @@ async def test_vision_event_evidence_from_two_live_cameras(tmp_path: Path) -> No
     assert k1 == f"01GXRRKM43W02X5JZDSMZHAJJY/862798050833538/{ulid}_cam1.png"
     assert ev.files == (
         FileRef(k0, Bucket.IMAGES, FileKind.IMAGE, FileFeature.EVENT),
-        FileRef(k1, Bucket.IMAGES, FileKind.IMAGE, FileFeature.FACE),
+        FileRef(k1, Bucket.FACES, FileKind.IMAGE, FileFeature.FACE),
         FileRef(v0, Bucket.VIDEOS, FileKind.VIDEO, FileFeature.EVENT),
         FileRef(v1, Bucket.VIDEOS, FileKind.VIDEO, FileFeature.FACE),
     )
@@ -104,7 +104,8 @@ async def test_vision_event_evidence_from_two_live_cameras(tmp_path: Path) -> No
     assert set(by_key) == {k0, k1, v0, v1, derived_key(k0, "thumbnail"),
                            derived_key(k1, "thumbnail"), derived_key(k1, "filecrop")}
     assert by_key[derived_key(k1, "filecrop")].ref.bucket == Bucket.FACES
-    assert by_key[derived_key(k1, "thumbnail")].ref.bucket == Bucket.IMAGES
+    assert by_key[derived_key(k1, "thumbnail")].ref.bucket == Bucket.FACES
+    assert by_key[derived_key(k0, "thumbnail")].ref.bucket == Bucket.IMAGES
     assert {a.content_type for a in ev.attachments} == {"image/png", "video/mp4"}
 
     driver = png(by_key[k1].data)
