@@ -1,1 +1,0 @@
-"""Relay, door locks, Wi-Fi, reboot: one interface each, a real and a simulated backend."""

@@ -1,1 +1,0 @@
-"""Orders received over MQTT (the only package that imports aiomqtt)."""
