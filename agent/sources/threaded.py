@@ -26,9 +26,22 @@ HandOver = Callable[[list[Reading]], None]
 
 class ThreadedSource(Source):
     restart_after_crash_s: float = 5.0
+    # Last health reported (None: nothing yet) and the last fault's text, for diagnostics().
+    _up: bool | None = None
+    _last_error: str = ""
     @abstractmethod
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         """Read until ``stop`` is set (runs in the source's own thread)."""
+
+    def report_health(self, ok: bool, detail: str, hand_over: HandOver) -> None:
+        """Hand over a ``SourceHealth`` when the state changes (from the reader thread)."""
+        if not ok:
+            self._last_error = detail
+        if self._up is ok:
+            return
+        self._up = ok
+        (log.info if ok else log.warning)("%s: %s", self.name, detail)
+        hand_over([SourceHealth(time.time(), self.name, ok, detail)])
 
     def wake(self) -> None:
         """Unblock a read in progress when stopping (optional; default: wait for its timeout)."""
@@ -60,8 +73,7 @@ class ThreadedSource(Source):
                         # A bug, not an I/O error (read_loop handles those): report the source
                         # down, then start it again rather than leave the vehicle unread.
                         log.exception("%s: reader thread crashed; restarting", self.name)
-                        detail = f"{self.name}: reader crashed: {exc}"
-                        hand_over([SourceHealth(time.time(), self.name, False, detail)])
+                        self.report_health(False, f"{self.name}: reader crashed: {exc}", hand_over)
                         stop.wait(self.restart_after_crash_s)
             finally:
                 with suppress(RuntimeError):

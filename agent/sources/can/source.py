@@ -21,7 +21,7 @@ import can
 from agent.errors import ConfigError, SourceError
 from agent.sources.can.bus import open_bus
 from agent.sources.can.decoder import J1939Decoder
-from agent.sources.readings import Reading, SourceHealth
+from agent.sources.readings import Reading
 from agent.sources.settings import CanSettings
 from agent.sources.threaded import HandOver, ThreadedSource
 
@@ -47,7 +47,6 @@ class CanSource(ThreadedSource):
         self._open: Callable[[], can.BusABC] = bus_factory or (
             lambda: open_bus(settings, self._decoder.pgns)
         )
-        self._up: bool | None = None
         self._opens = 0
         self._open_failures = 0
         self._disconnects = 0
@@ -55,7 +54,6 @@ class CanSource(ThreadedSource):
         self._remote_frames = 0
         self._malformed_lines = 0
         self._nacks = 0
-        self._last_error = ""
         self._last_frame_t: float | None = None
         self._bus: can.BusABC | None = None
 
@@ -80,23 +78,22 @@ class CanSource(ThreadedSource):
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         """Open, read, decode until ``stop``; reopen a lost adapter. Runs in its own thread."""
         s = self._settings
-        self._up = None  # a restart after a crash (reported down) must report the open again
         while not stop.is_set():
             try:
                 bus = self._open()
             except Exception as exc:  # CanError, SerialException/OSError, ValueError
                 self._open_failures += 1
-                self._health(False, f"cannot open {s.backend} {s.channel}: {exc}", hand_over)
+                self.report_health(False, f"cannot open {s.backend} {s.channel}: {exc}", hand_over)
                 stop.wait(s.reconnect_s)
                 continue
             self._opens += 1
             self._bus = bus
-            self._health(True, f"{s.backend} {s.channel} open", hand_over)
+            self.report_health(True, f"{s.backend} {s.channel} open", hand_over)
             try:
                 self._pump(bus, stop, hand_over)
             except (can.CanError, OSError, ValueError) as exc:
                 self._disconnects += 1
-                self._health(False, f"{s.backend} {s.channel} lost: {exc}", hand_over)
+                self.report_health(False, f"{s.backend} {s.channel} lost: {exc}", hand_over)
             finally:
                 self._bus = None
                 self._malformed_lines += getattr(bus, "malformed_lines", 0)
@@ -135,14 +132,6 @@ class CanSource(ThreadedSource):
             if batch:
                 hand_over(batch)
 
-    def _health(self, ok: bool, detail: str, hand_over: HandOver) -> None:
-        if not ok:
-            self._last_error = detail
-        if self._up is ok:
-            return
-        self._up = ok
-        (log.info if ok else log.warning)("CAN %s", detail)
-        hand_over([SourceHealth(time.time(), self.name, ok, detail)])
 
     def diagnostics(self) -> dict[str, object]:
         bus: Any = self._bus

@@ -32,7 +32,6 @@ from agent.sources.obd.session import ObdInfo, ObdSession
 from agent.sources.readings import (
     Reading,
     SignalReading,
-    SourceHealth,
     TroubleCodes,
 )
 from agent.sources.settings import ObdSettings
@@ -70,7 +69,6 @@ class ObdSource(ThreadedSource):
     ) -> None:
         self._settings = settings
         self._open: Callable[[], SerialPort] = port_factory or (lambda: open_serial(settings))
-        self._up: bool | None = None
         self._info: ObdInfo | None = None
         self._version = ""
         self._vehicle_responding: bool | None = None
@@ -85,7 +83,6 @@ class ObdSource(ThreadedSource):
         self._last_values: dict[str, float] = {}
         self._last_dtcs: tuple[str, ...] | None = None
         self._dropped_pids: set[int] = set()
-        self._last_error = ""
 
     @classmethod
     def from_settings(cls, settings: ObdSettings) -> ObdSource | None:
@@ -95,13 +92,12 @@ class ObdSource(ThreadedSource):
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         """Sessions until ``stop``, reopening after a loss. Runs in its own thread."""
         s = self._settings
-        self._up = None  # a restart after a crash (reported down) must report the adapter again
         while not stop.is_set():
             try:
                 port = self._open()
             except (serial.SerialException, OSError, ValueError) as exc:
                 self._open_failures += 1
-                self._health(False, f"cannot open {s.port}: {exc}", hand_over)
+                self.report_health(False, f"cannot open {s.port}: {exc}", hand_over)
                 stop.wait(s.reconnect_s)
                 continue
             self._opens += 1
@@ -111,9 +107,9 @@ class ObdSource(ThreadedSource):
                 pass
             except (serial.SerialException, OSError) as exc:
                 self._disconnects += 1
-                self._health(False, f"adapter {s.port} lost: {exc}", hand_over)
+                self.report_health(False, f"adapter {s.port} lost: {exc}", hand_over)
             except ElmError as exc:  # timeouts, a refused AT command: the adapter itself
-                self._health(False, f"adapter {s.port} not answering: {exc}", hand_over)
+                self.report_health(False, f"adapter {s.port} not answering: {exc}", hand_over)
             finally:
                 with suppress(Exception):
                     port.close()
@@ -127,7 +123,7 @@ class ObdSource(ThreadedSource):
         self._sessions += 1
         version = session.initialize()
         self._version = version
-        self._health(True, f"{version} on {s.port}", hand_over)
+        self.report_health(True, f"{version} on {s.port}", hand_over)
         while not stop.is_set():
             try:
                 info = session.discover(version)
@@ -211,14 +207,6 @@ class ObdSource(ThreadedSource):
         self._vehicle_responding = responding
         self._vehicle_detail = detail
 
-    def _health(self, ok: bool, detail: str, hand_over: HandOver) -> None:
-        if not ok:
-            self._last_error = detail
-        if self._up is ok:
-            return
-        self._up = ok
-        (log.info if ok else log.warning)("OBD %s", detail)
-        hand_over([SourceHealth(time.time(), self.name, ok, detail)])
 
     def diagnostics(self) -> dict[str, object]:
         info = self._info
