@@ -1,31 +1,11 @@
-"""Helpers for the CAN tests: run a source, collect what it emits, wait for a condition."""
+"""Helpers for the CAN tests: settings for a test port, plus the shared source harness."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
-
-from agent.sources.can.source import CanSource
-from agent.sources.readings import Reading, SignalReading, SourceHealth
 from agent.sources.settings import CanSettings
+from tests.sources.harness import Collected, running, wait_until
 
-
-async def wait_until(pred: Callable[[], bool], within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + within
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
-class Collected(list[Reading]):
-    def signals(self) -> list[tuple[str, float]]:
-        return [(r.signal.value, r.value) for r in self if isinstance(r, SignalReading)]
-
-    def health(self) -> list[bool]:
-        return [r.ok for r in self if isinstance(r, SourceHealth)]
+__all__ = ["Collected", "can_settings", "running", "wait_until"]
 
 
 def can_settings(port: str, **kw: object) -> CanSettings:
@@ -33,15 +13,3 @@ def can_settings(port: str, **kw: object) -> CanSettings:
                                "flush_interval_s": 0.01, "reconnect_s": 0.1}
     base.update(kw)
     return CanSettings.model_validate(base)
-
-
-@contextlib.asynccontextmanager
-async def running(source: CanSource) -> AsyncIterator[Collected]:
-    out = Collected()
-    task = asyncio.create_task(source.run(out.append))
-    try:
-        yield out
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

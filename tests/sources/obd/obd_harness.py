@@ -1,33 +1,11 @@
-"""Helpers for the OBD tests: run a source, collect what it emits, wait for a condition."""
+"""Helpers for the OBD tests: settings for a test port, plus the shared source harness."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
-
-from agent.sources.readings import Reading, SignalReading, Source, SourceHealth, TroubleCodes
 from agent.sources.settings import ObdSettings
+from tests.sources.harness import Collected, running, wait_until
 
-
-async def wait_until(pred: Callable[[], bool], within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + within
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
-class Collected(list[Reading]):
-    def signals(self) -> list[tuple[str, float]]:
-        return [(r.signal.value, r.value) for r in self if isinstance(r, SignalReading)]
-
-    def health(self) -> list[bool]:
-        return [r.ok for r in self if isinstance(r, SourceHealth)]
-
-    def dtcs(self) -> list[tuple[str, ...]]:
-        return [r.codes for r in self if isinstance(r, TroubleCodes)]
+__all__ = ["Collected", "obd_settings", "running", "wait_until"]
 
 
 def obd_settings(port: str, **kw: object) -> ObdSettings:
@@ -36,15 +14,3 @@ def obd_settings(port: str, **kw: object) -> ObdSettings:
                                "reconnect_s": 0.1}
     base.update(kw)
     return ObdSettings.model_validate(base)
-
-
-@contextlib.asynccontextmanager
-async def running(source: Source) -> AsyncIterator[Collected]:
-    out = Collected()
-    task = asyncio.create_task(source.run(out.append))
-    try:
-        yield out
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
