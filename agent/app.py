@@ -1,18 +1,21 @@
-"""Composition root: builds the components from config and runs them under one TaskGroup.
+"""Composition root: builds the components from config and runs them under the supervisor.
 
-Data flows one way: sources → vehicle state + rules (pure) → events → outbox → uplink. The
-driver-monitoring loop feeds the same outbox. Everything blocking (serial, SQLite, inference,
-encoding) runs in threads; this module only wires and schedules.
+Data flows one way: sources → vehicle state + rules (pure) → events → publisher → outbox →
+uplink. Driver monitoring feeds the same publisher. Every long-running part is a
+:class:`~agent.runtime.component.Component` in one registry; the supervisor restarts a crashed
+or hung one alone and feeds systemd's watchdog only while the critical ones are alive. Health
+*transitions* (not raw readings) reach the rules, which turn faults into hardware events.
+Everything blocking (serial, SQLite, inference, encoding) runs in threads; this module only
+wires and schedules.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +26,19 @@ from agent.clockwatch import ClockSample, clock_step
 from agent.config import AgentConfig, load_config
 from agent.errors import ModelError, StorageError
 from agent.events import Event, HardwareEventType
+from agent.health import HealthChange, HealthState
 from agent.rules.engine import TelemetryEngine
+from agent.rules.hardware import FAULT_TYPES
+from agent.runtime.component import Component, SourceComponent, TaskComponent
+from agent.runtime.control import ControlServer
+from agent.runtime.publisher import Publisher
+from agent.runtime.status import StatusBuilder
+from agent.runtime.supervisor import Supervisor
 from agent.sources.factory import build_sources
 from agent.sources.readings import Reading, Source, SourceHealth
 from agent.store.api import Attachment
 from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
-from agent.uplink.sink import NotifyingSink
 from agent.uplink.uplink import Uplink
 from agent.vehicle.odometer import JsonOdometerStore
 from agent.vehicle.state import VehicleState
@@ -46,8 +55,8 @@ class Agent:
     def __init__(self, config: AgentConfig, sources: Sequence[Source] | None = None) -> None:
         self.config = config
         self.identity = config.device.identity()
+        self.started_at = time.time()
         self._sources = list(sources) if sources is not None else None
-        self._pending: set[asyncio.Task[Any]] = set()
         self._odometer = JsonOdometerStore(config.storage.data_dir / "odometer.json")
         try:
             odometer_m = self._odometer.load() or 0.0
@@ -62,44 +71,64 @@ class Agent:
         self.outbox: Outbox | None = None
         self.writer: OutboxWriter | None = None
         self.uplink: Uplink | None = None
-        self._faulted_cameras: set[str] = set()
+        self.publisher: Publisher | None = None
+        self.supervisor = Supervisor((), watchdog_s=sdnotify.watchdog_interval_s())
         self.monitor: Any = None  # agent.dms.monitor.DriverMonitor when vision is enabled
+        self.cameras: dict[str, Any] = {}  # camera id -> agent.vision.camera.Camera
+        self.producers: list[str] = []  # components stopped first at shutdown
 
     # --- producing events ------------------------------------------------------------------
 
     def publish(self, events: Sequence[Event], attachments: Sequence[Attachment] = ()) -> None:
         """Queue events for durable storage, in order, without blocking the caller."""
-        writer, uplink = self.writer, self.uplink
-        assert writer is not None, "publish() before run()"
-        assert uplink is not None, "publish() before run()"
-        for i, event in enumerate(events):
-            task = asyncio.create_task(writer.put(event, attachments if i == 0 else ()))
-            self._pending.add(task)
-            task.add_done_callback(self._put_done)
-            task.add_done_callback(lambda _t: uplink.notify())
-
-    def _put_done(self, task: asyncio.Task[Any]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # The outbox raised (disk full...): the event is lost to the cloud; say so loudly.
-            log.error("event not stored: %s", task.exception())
+        assert self.publisher is not None, "publish() before run()"
+        self.publisher.publish(events, attachments)
 
     def on_reading(self, reading: Reading) -> None:
-        if isinstance(reading, SourceHealth) and reading.source == "camera":
-            # Vehicle rules own GNSS/CAN/OBD faults; cameras belong to driver monitoring.
-            # A camera coming up at start is no news; coming back after a fault is.
-            cam = reading.detail.split(":", 1)[0]
-            if not reading.ok or cam in self._faulted_cameras:
-                state = "restored" if reading.ok else "fault"
-                self.hardware(HardwareEventType.CAMERA_FAULT, f"camera: {state}: {reading.detail}")
-                (self._faulted_cameras.discard if reading.ok else self._faulted_cameras.add)(cam)
-            return
         events = self.engine.step(reading)
         if events:
             self.publish(events)
 
     def hardware(self, kind: HardwareEventType, details: str = "") -> None:
         self.publish([self.engine.hardware_event(time.time(), kind, details)])
+
+    def on_health(self, change: HealthChange) -> None:
+        """A component changed state: the rules decide which transitions are hardware events."""
+        if change.component not in FAULT_TYPES:
+            return
+        up = change.health.state is not HealthState.DOWN
+        was_up = change.previous is not HealthState.DOWN
+        if change.previous is not None and up == was_up:
+            return
+        self.on_reading(SourceHealth(time.time(), change.component, up, change.health.detail))
+
+    # --- the registry -----------------------------------------------------------------------
+
+    def _register(self, component: Component, *, producer: bool = False) -> None:
+        component.tracker.subscribe(self.on_health)
+        self.supervisor.add(component)
+        if producer:
+            self.producers.append(component.name)
+
+    def _build(self) -> None:
+        cfg = self.config
+        assert self.outbox is not None
+        assert self.writer is not None
+        self.uplink = Uplink.from_config(cfg, self.outbox)
+        self.publisher = Publisher(self.writer, self.uplink.notify)
+        self._register(self.publisher)
+        self._register(_uplink_component(self.uplink))
+        sources = self._sources if self._sources is not None else build_sources(cfg.vehicle)
+        for src in sources:
+            self._register(SourceComponent(src, self.on_reading), producer=True)
+        tick_beat = TaskComponent("rules", self._tick_loop, critical=True, heartbeat_s=10.0,
+                                  status=self._rules_status)
+        self._register(tick_beat, producer=True)
+        self._register(TaskComponent("odometer", self._odometer_loop), producer=True)
+        for component in self._driver_monitoring():
+            self._register(component, producer=True)
+        status = StatusBuilder(self)
+        self._register(ControlServer(cfg, status, self.supervisor))
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -108,53 +137,53 @@ class Agent:
         self.outbox = await asyncio.to_thread(Outbox.from_settings, cfg.storage, self.identity)
         self.writer = OutboxWriter.from_settings(self.outbox, cfg.storage)
         self.writer.start()
-        self.uplink = Uplink.from_config(cfg, self.outbox)
-        sources = self._sources if self._sources is not None else build_sources(cfg.vehicle)
-
-        version = f"edge-agent {self.identity.firmware_version}"
-        self.publish(self.engine.boot(time.time(), details=version))
-        for path in self.outbox.quarantined_at_open:
-            self.hardware(HardwareEventType.STORAGE_FAULT, f"corrupt database moved aside: {path}")
-
         try:
-            async with asyncio.TaskGroup() as tg:
-                workers = [tg.create_task(self.uplink.run(), name="uplink")]
-                workers += [
-                    tg.create_task(src.run(self.on_reading), name=f"source:{src.name}")
-                    for src in sources
-                ]
-                workers.append(tg.create_task(self._tick_loop(), name="tick"))
-                workers += [
-                    tg.create_task(coro, name=name) for name, coro in self._driver_monitoring()
-                ]
-                sdnotify.notify("READY=1")
-                log.info(
-                    "agent running: device %s, cloud %s, sources %s",
-                    self.identity.device_source, cfg.cloud.url, [s.name for s in sources] or "none",
-                )  # fmt: skip
-                await stop.wait()
-                sdnotify.notify("STOPPING=1")
-                self.publish(
-                    [self.engine.hardware_event(time.time(), HardwareEventType.AGENT_STOPPING)]
-                )
-                for w in workers:
-                    if w.get_name() != "uplink":
-                        w.cancel()
-                await self._flush()
-                # Give the uplink a moment to deliver the last events; the outbox keeps the rest.
-                await asyncio.sleep(0.5)
-                for w in workers:
-                    w.cancel()
+            self._build()
+            version = f"edge-agent {self.identity.firmware_version}"
+            self.publish(self.engine.boot(time.time(), details=version))
+            for path in self.outbox.quarantined_at_open:
+                self.hardware(HardwareEventType.STORAGE_FAULT,
+                              f"corrupt database moved aside: {path}")
+            supervised = asyncio.create_task(self.supervisor.run(), name="supervisor")
+            sdnotify.notify("READY=1")
+            log.info(
+                "agent running: device %s, cloud %s, components %s",
+                self.identity.device_source, cfg.cloud.url, list(self.supervisor.components),
+            )  # fmt: skip
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({supervised, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if supervised.done():  # the supervisor itself failed: a bug; stop cleanly anyway
+                log.error("supervisor ended: %r", supervised.exception())
+            sdnotify.notify("STOPPING=1")
+            await self._stop_producing()
+            supervised.cancel()
+            await asyncio.gather(supervised, return_exceptions=True)
         finally:
             await self._shutdown()
 
-    def _driver_monitoring(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+    async def _stop_producing(self) -> None:
+        """SIGTERM: stop producing, store the stopping event, deliver what can be delivered."""
+        await self.supervisor.stop(self.producers)
+        self.hardware(HardwareEventType.AGENT_STOPPING)
+        assert self.publisher is not None
+        assert self.uplink is not None
+        await self.publisher.flush()
+        self.uplink.notify()
+        deadline = time.monotonic() + self.config.runtime.shutdown_deliver_s
+        while time.monotonic() < deadline:
+            stats = await asyncio.to_thread(self.outbox.stats) if self.outbox else None
+            if stats is None or sum(stats.pending.values()) + stats.in_flight == 0:
+                break
+            await asyncio.sleep(0.1)
+
+    def _driver_monitoring(self) -> list[Component]:
         """Cameras → face pipeline (own thread) → DMS policy → vision events with evidence."""
         v = self.config.vision
         if not v.enabled or not v.driver_camera:
             return []
         from agent.dms.monitor import DriverMonitor
-        from agent.events import Camera as Cam
+        from agent.events import CameraId
         from agent.vision.camera import Camera, CameraOptions
         from agent.vision.evidence import EvidenceRecorder
         from agent.vision.pipeline import FacePipeline
@@ -166,35 +195,32 @@ class Agent:
             self.hardware(HardwareEventType.MODEL_FAULT, str(exc))
             return []
         options = CameraOptions(loop=v.camera_loop)
-        cams = {Cam.DRIVER: Camera("cam1", v.driver_camera, options)}
+        cams = {CameraId.DRIVER: Camera(CameraId.DRIVER.label, v.driver_camera, options)}
         if v.road_camera:
-            cams[Cam.ROAD] = Camera("cam0", v.road_camera, options)
+            cams[CameraId.ROAD] = Camera(CameraId.ROAD.label, v.road_camera, options)
         rings = {}
         for which, cam in cams.items():
             rings[which] = EvidenceRecorder.make_ring(cam.name, v.evidence)
             cam.add_listener(rings[which].push)
+            self.cameras[cam.name] = cam
         recorder = EvidenceRecorder(
             self.identity, rings, v.evidence, spool_dir=self.config.storage.data_dir / "spool"
         )
-        assert self.writer is not None, "driver monitoring starts after the outbox"
-        sink = NotifyingSink(self.writer, self._notify_uplink)
+        assert self.publisher is not None, "driver monitoring starts after the publisher"
         self.monitor = DriverMonitor(
-            cams[Cam.DRIVER], pipeline, self.config.dms, sink, self.engine.state.context,
-            recorder=recorder, max_fps=v.max_fps,
+            cams[CameraId.DRIVER], pipeline, self.config.dms, self.publisher,
+            self.engine.state.context, recorder=recorder, max_fps=v.max_fps,
         )  # fmt: skip
-        tasks = [(f"camera:{cam.camera}", cam.run(self.on_reading)) for cam in cams.values()]
-        return [*tasks, ("dms", self.monitor.run())]
-
-    def _notify_uplink(self) -> None:
-        if self.uplink is not None:
-            self.uplink.notify()
+        components: list[Component] = [SourceComponent(c, self.on_reading) for c in cams.values()]
+        dms = TaskComponent("dms", self.monitor.run, status=self.monitor.diagnostics)
+        return [*components, dms]
 
     async def _tick_loop(self) -> None:
-        watchdog = sdnotify.watchdog_interval_s()
-        last_save = last_dog = time.monotonic()
         clock = ClockSample(time.time(), time.monotonic())
+        beat = self.supervisor.components["rules"].heartbeat
         while True:
             await asyncio.sleep(TICK_S)
+            await beat.checkpoint()
             now_clock = ClockSample(time.time(), time.monotonic())
             step = clock_step(clock, now_clock)
             clock = now_clock
@@ -204,13 +230,16 @@ class Agent:
             events = self.engine.tick(time.time())
             if events:
                 self.publish(events)
-            now = time.monotonic()
-            if now - last_save >= ODOMETER_SAVE_S:
-                last_save = now
-                await asyncio.to_thread(self._save_odometer, self.engine.state.odometer_m)
-            if watchdog is not None and now - last_dog >= watchdog:
-                last_dog = now
-                sdnotify.notify("WATCHDOG=1")
+
+    def _rules_status(self) -> dict[str, Any]:
+        s = self.engine.state
+        return {"odometer_m": round(s.odometer_m, 1), "now": s.now}
+
+    async def _odometer_loop(self) -> None:
+        """Periodic save, its own component: a slow SD card never delays the rules tick."""
+        while True:
+            await asyncio.sleep(ODOMETER_SAVE_S)
+            await asyncio.to_thread(self._save_odometer, self.engine.state.odometer_m)
 
     def _save_odometer(self, odometer_m: float) -> None:
         """Blocking (run in a thread). A failed save (disk full...) is logged, never fatal:
@@ -220,19 +249,43 @@ class Agent:
         except (OSError, ValueError) as exc:
             log.error("odometer not saved: %s", exc)
 
-    async def _flush(self) -> None:
-        if self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
-
     async def _shutdown(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._flush()
+        if self.publisher is not None:
+            try:
+                await asyncio.wait_for(self.publisher.drain_now(), 10.0)
+            except Exception:
+                log.exception("events still queued at shutdown could not be stored")
+        if self.uplink is not None:
+            await self.uplink.aclose()
         if self.writer is not None:
             await self.writer.close()
         await asyncio.to_thread(self._save_odometer, self.engine.state.odometer_m)
         if self.outbox is not None:
             await asyncio.to_thread(self.outbox.close)
         log.info("agent stopped")
+
+
+def _uplink_component(uplink: Uplink) -> Component:
+    """The uplink as a component: its backoff state is its health (degraded while the cloud
+    cannot be reached; the outbox keeps everything meanwhile)."""
+
+    async def work() -> None:
+        async def follow() -> None:
+            while True:
+                d = uplink.diagnostics()
+                if d["state"] == "backoff":
+                    component.tracker.degraded(f"cloud unreachable: {d['last_error']}")
+                elif d["state"] in ("idle", "sending"):
+                    component.tracker.ok(str(d["state"]))
+                await asyncio.sleep(0.5)
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(follow())
+            await uplink.run()
+
+    component = TaskComponent("uplink", work, critical=True, heartbeat=uplink.heartbeat,
+                              heartbeat_s=120.0, status=uplink.diagnostics)
+    return component
 
 
 async def _main(config: AgentConfig, duration: float | None) -> None:

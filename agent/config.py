@@ -24,6 +24,7 @@ from agent.dms.settings import DmsSettings
 from agent.errors import ConfigError
 from agent.events import DeviceIdentity
 from agent.rules.settings import RuleThresholds
+from agent.runtime.settings import RuntimeSettings
 from agent.sources.settings import VehicleSettings
 from agent.ulid import is_ulid
 from agent.vision.settings import VisionSettings
@@ -122,6 +123,7 @@ class AgentConfig(BaseSettings):
     rules: RuleThresholds = RuleThresholds()
     dms: DmsSettings = DmsSettings()
     vision: VisionSettings = VisionSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -146,9 +146,15 @@ class Priority(IntEnum):
     PERIODIC = 4
 
 
-class Camera(IntEnum):
+class CameraId(IntEnum):
+    """Which camera (CONTRACT §2): its number is the ``camN`` in file keys and component names."""
+
     ROAD = 0  # cam0
     DRIVER = 1  # cam1
+
+    @property
+    def label(self) -> str:
+        return f"cam{self.value}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +216,7 @@ class FileRef:
         return item
 
 
-def file_key(identity: DeviceIdentity, event_ulid: str, camera: Camera, ext: str = "png") -> str:
+def file_key(identity: DeviceIdentity, event_ulid: str, camera: CameraId, ext: str = "png") -> str:
     """``{accountulid}/{deviceSource}/{eventUlid}_cam{N}.{ext}``."""
     return f"{identity.account_ulid}/{identity.device_source}/{event_ulid}_cam{int(camera)}.{ext}"
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from agent.dms.observation import FaceObservation  # noqa: E402
 from agent.dms.policy import DmsStateMachine  # noqa: E402
-from agent.events import Camera, DeviceIdentity  # noqa: E402
+from agent.events import CameraId, DeviceIdentity  # noqa: E402
 from agent.vision.camera import Frame  # noqa: E402
 from agent.vision.evidence import EvidenceRecorder, EvidenceSettings  # noqa: E402
 
@@ -85,7 +85,7 @@ async def bench_evidence(video: Path, spool: Path) -> float:
         ring.push(Frame("cam1", i, 1e9 + i / 30, image))
         i += 1
     ident = DeviceIdentity("862798050833538", "01GXRRKM43W02X5JZDSMZHAJJY")
-    rec = EvidenceRecorder(ident, {Camera.DRIVER: ring}, s, spool_dir=spool,
+    rec = EvidenceRecorder(ident, {CameraId.DRIVER: ring}, s, spool_dir=spool,
                            clock=lambda: 2e9)
     t0 = time.perf_counter()
     await rec.event_evidence("01HQ0000000000000000000000", 1e9 + 10.0, (0.37, 0.28, 0.3, 0.4))

@@ -12,7 +12,7 @@ from agent.events import (
     ENVELOPE_KEYS,
     BoundingBox,
     Bucket,
-    Camera,
+    CameraId,
     DeviceIdentity,
     Event,
     FileFeature,
@@ -49,8 +49,8 @@ CONTEXT = VehicleContext(
 
 def _files(ulid: str) -> tuple[FileRef, ...]:
     return (
-        FileRef(file_key(IDENTITY, ulid, Camera.ROAD), Bucket.IMAGES, feature=FileFeature.EVENT),
-        FileRef(file_key(IDENTITY, ulid, Camera.DRIVER), Bucket.FACES, feature=FileFeature.FACE),
+        FileRef(file_key(IDENTITY, ulid, CameraId.ROAD), Bucket.IMAGES, feature=FileFeature.EVENT),
+        FileRef(file_key(IDENTITY, ulid, CameraId.DRIVER), Bucket.FACES, feature=FileFeature.FACE),
     )
 
 

@@ -6,7 +6,9 @@
   cut + ``power_restore_hysteresis_v`` for the same time = restored.
 * Low battery: below the threshold (but not a power cut) for ``low_battery_debounce_s``; once
   per episode, re-armed at threshold + ``low_battery_hysteresis_v``.
-* Faults: a ``SourceHealth`` going down (GNSS → 7, CAN/OBD → 8, ``Details`` "gnss: fault: ...");
+* Faults: a component's health going down (GNSS → 7, CAN/OBD and the power inputs → 8, each
+  camera by its id → 9, driver monitoring → 10, the publisher/outbox → 11; ``Details``
+  "gnss: fault: ..."), given to the rules as ``SourceHealth`` by the runtime on transitions;
   coming back after a fault gives the same type with ``Details`` "gnss: restored" (the contract
   has no separate "restored" hardware type).
 """
@@ -20,10 +22,17 @@ from agent.sources.readings import SourceHealth
 from agent.vehicle.inputs import StateInput
 from agent.vehicle.state import VehicleState
 
+# Component (health) -> hardware event for its faults. The contract has no type for the power
+# and I/O inputs (ADC, GPIO): they are the vehicle interface, like the CAN/OBD adapter, so 8.
 FAULT_TYPES = {
     "gnss": HardwareEventType.GNSS_FAULT,
     "can": HardwareEventType.CAN_FAULT,
     "obd": HardwareEventType.CAN_FAULT,
+    "power": HardwareEventType.CAN_FAULT,
+    "cam0": HardwareEventType.CAMERA_FAULT,
+    "cam1": HardwareEventType.CAMERA_FAULT,
+    "dms": HardwareEventType.MODEL_FAULT,
+    "publisher": HardwareEventType.STORAGE_FAULT,
 }
 
 

@@ -138,6 +138,7 @@ class PowerSource(Source):
 
     async def run(self, emit: Emit) -> None:
         while True:
+            await self.heartbeat.checkpoint()
             values, error = await asyncio.to_thread(self.read_once)
             self.poll(emit, values, error)
             await asyncio.sleep(self.settings.poll_s)

@@ -10,6 +10,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from functools import cached_property
+
+from agent.health import Heartbeat
 
 
 class FixMode(IntEnum):
@@ -83,7 +86,7 @@ class SourceHealth:
     """A source went down or came back (drives GNSS/CAN fault hardware events)."""
 
     t: float
-    source: str  # "gnss", "can", "obd", "camera"
+    source: str  # the component: "gnss", "can", "obd", "power", "cam0", "cam1"
     ok: bool
     detail: str = ""
 
@@ -104,6 +107,11 @@ class Source(ABC):
 
     @abstractmethod
     async def run(self, emit: Emit) -> None: ...
+
+    @cached_property
+    def heartbeat(self) -> Heartbeat:
+        """Stamped by the source's own loop each time round; the supervisor watches its age."""
+        return Heartbeat()
 
     def diagnostics(self) -> dict[str, object]:
         """Counters for ``edge-agent diag`` (bad checksums, reconnects, ...)."""

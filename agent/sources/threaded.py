@@ -17,6 +17,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 from contextlib import suppress
 
+from agent.health import BeatingEvent
 from agent.sources.readings import Emit, Reading, Source, SourceHealth
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class ThreadedSource(Source):
 
     async def run(self, emit: Emit) -> None:
         loop = asyncio.get_running_loop()
-        stop = threading.Event()
+        stop = BeatingEvent(self.heartbeat)  # the loop's every look at it is a heartbeat
         done: asyncio.Future[None] = loop.create_future()
 
         def deliver(batch: list[Reading]) -> None:

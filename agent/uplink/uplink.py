@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from agent.errors import StorageError, UplinkError
+from agent.health import Heartbeat
 from agent.store.api import OutboxReader, StoredEvent, StoredFile
 from agent.uplink.backoff import Backoff
 from agent.uplink.batch import events_body, gzip_bytes, split_by_size
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_INTERVAL_S = 5.0
+HEARTBEAT_SLICE_S = 1.0  # idle and backoff waits stamp the heartbeat this often
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024  # uncompressed JSON per POST /events
 DEFAULT_FILE_CONCURRENCY = 4
 MAX_RETRY_AFTER_S = 3600.0
@@ -96,6 +98,7 @@ class Uplink:
         self._ack_task: asyncio.Future[None] | None = None
         # diagnostics
         self._state = "stopped"
+        self.heartbeat = Heartbeat()
         self._sent_events = 0
         self._sent_batches = 0
         self._sent_bytes = 0
@@ -121,6 +124,7 @@ class Uplink:
         """Deliver until cancelled; never raises for cloud or network trouble."""
         try:
             while True:
+                await self.heartbeat.checkpoint()
                 self._wakeup.clear()
                 self._state = "sending"
                 try:
@@ -137,8 +141,7 @@ class Uplink:
                     continue
                 if result.claimed == 0:
                     self._state = "idle"
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), self._poll_interval_s)
+                    await self._idle(self._poll_interval_s)
         finally:
             self._state = "stopped"
             self._next_attempt_at = None
@@ -268,8 +271,20 @@ class Uplink:
         self._state = "backoff"
         self._next_attempt_at = time.monotonic() + delay
         log.warning("uplink: %s; retrying in %.2f s", error, delay)
-        await asyncio.sleep(delay)
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:  # sliced: waiting is not hanging
+            await asyncio.sleep(min(left, HEARTBEAT_SLICE_S))
+            await self.heartbeat.checkpoint()
         self._next_attempt_at = None
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait for :meth:`notify` up to ``seconds``, stamping the heartbeat meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), min(left, HEARTBEAT_SLICE_S))
+                return
+            await self.heartbeat.checkpoint()
 
     def _start_claim(self) -> asyncio.Task[list[StoredEvent]]:
         claim = self._outbox.claim

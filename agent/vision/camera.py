@@ -9,7 +9,7 @@ read and is handed to
   had no time to take are counted as consumer drops, never queued.
 
 A device that cannot be opened, stops delivering (read error, end of a live stream) or
-stalls (no frame for ``stall_timeout_s``) is reported as ``SourceHealth(source="camera",
+stalls (no frame for ``stall_timeout_s``) is reported as ``SourceHealth(source=<camera id>,
 ok=False)`` once, then reopened with capped exponential backoff; ``ok=True`` follows when
 frames flow again. Video files are paced at their own frame rate and can loop (the demo's
 simulated driver camera); a file that ends without ``loop`` finishes the camera cleanly.
@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.health import BeatingEvent
 from agent.sources.readings import Emit, Reading, Source, SourceHealth
 
 log = logging.getLogger(__name__)
@@ -95,18 +96,19 @@ class CameraStats:
 class Camera(Source):
     """One camera; ``await run(emit)`` captures until cancelled (or a file ends)."""
 
-    name = "camera"
+    name = "camera"  # replaced by the camera id (cam0, cam1) per instance
 
     def __init__(self, camera: str, source: str, options: CameraOptions | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.camera = camera
+        self.name = camera
         self.source = source
         self.kind = source_kind(source)
         self.options = options or CameraOptions()
         self._clock = clock
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = BeatingEvent(self.heartbeat)  # the capture loop's liveness
         self._reopen = threading.Event()
         self._latest: Frame | None = None
         self._taken = -1
@@ -341,7 +343,7 @@ class Camera(Source):
                 return
             self._healthy = ok
         (log.info if ok else log.warning)("%s", detail)
-        reading = SourceHealth(t=self._clock(), source="camera", ok=ok, detail=detail)
+        reading = SourceHealth(t=self._clock(), source=self.camera, ok=ok, detail=detail)
         loop, emit = self._loop, self._emit
         if loop is None or emit is None:
             return

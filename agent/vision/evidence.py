@@ -40,7 +40,7 @@ import numpy.typing as npt
 from agent.errors import AgentError
 from agent.events import (
     Bucket,
-    Camera,
+    CameraId,
     DeviceIdentity,
     FileFeature,
     FileKind,
@@ -57,12 +57,12 @@ log = logging.getLogger(__name__)
 Image = npt.NDArray[np.uint8]
 Box = tuple[float, float, float, float]  # x, y, w, h normalised 0..1
 
-FEATURE = {Camera.ROAD: FileFeature.EVENT, Camera.DRIVER: FileFeature.FACE}
+FEATURE = {CameraId.ROAD: FileFeature.EVENT, CameraId.DRIVER: FileFeature.FACE}
 # CONTRACT.md §2: event images (road, feature "event") and their thumbnails in
 # v3-device-images; face images (driver, feature "face"), their thumbnails and the face crops
 # in v3-device-faces. (The seed's VisionEvent example shows both in v3-device-images, its Files
 # API example the other way round; the contract decides.)
-IMAGE_BUCKET = {Camera.ROAD: Bucket.IMAGES, Camera.DRIVER: Bucket.FACES}
+IMAGE_BUCKET = {CameraId.ROAD: Bucket.IMAGES, CameraId.DRIVER: Bucket.FACES}
 
 
 class EvidenceError(AgentError):
@@ -78,14 +78,14 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class _ImageJob:
-    camera: Camera
+    camera: CameraId
     frame: RingFrame
     face_box: Box | None
 
 
 @dataclass(frozen=True, slots=True)
 class _ClipJob:
-    camera: Camera
+    camera: CameraId
     frames: tuple[RingFrame, ...]
     t0: float
     t1: float
@@ -94,7 +94,7 @@ class _ClipJob:
 class EvidenceRecorder:
     """Cuts evidence out of the rings. Build once; ``close()`` (or ``async with``) at the end."""
 
-    def __init__(self, identity: DeviceIdentity, rings: Mapping[Camera, FrameRing],
+    def __init__(self, identity: DeviceIdentity, rings: Mapping[CameraId, FrameRing],
                  settings: EvidenceSettings | None = None, *, spool_dir: Path | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.identity = identity
@@ -136,7 +136,7 @@ class EvidenceRecorder:
                              f"{s.snapshot_max_distance_s:g} s of the event")
                 continue
             images.append(_ImageJob(camera, frame,
-                                    face_box if camera == Camera.DRIVER else None))
+                                    face_box if camera == CameraId.DRIVER else None))
             if clip:
                 frames = tuple(ring.between(t - s.clip_before_s, t1))
                 if len(frames) >= 2:
@@ -145,7 +145,7 @@ class EvidenceRecorder:
                     notes.append(f"cam{int(camera)}: no footage for a clip")
         return await self._render(event_ulid, images, clips, notes)
 
-    async def demand_image(self, event_ulid: str, camera: Camera, t: float,
+    async def demand_image(self, event_ulid: str, camera: CameraId, t: float,
                            face_box: Box | None = None) -> Evidence:
         """The frame of ``camera`` nearest ``t`` (order ``demand.image``)."""
         ring = self._ring(camera)
@@ -156,7 +156,7 @@ class EvidenceRecorder:
                                 f"(buffer holds {_span(ring)})")
         return await self._render(event_ulid, [_ImageJob(camera, frame, face_box)], [], [])
 
-    async def demand_video(self, event_ulid: str, camera: Camera, t0: float,
+    async def demand_video(self, event_ulid: str, camera: CameraId, t0: float,
                            t1: float) -> Evidence:
         """``camera`` from ``t0`` to ``t1`` as one mp4 (order ``demand.video``, <= 180 s)."""
         if t1 <= t0:
@@ -176,13 +176,13 @@ class EvidenceRecorder:
         return await self._render(event_ulid, [], [_ClipJob(camera, frames, t0, t1)], notes)
 
     # --- internals ------------------------------------------------------------------------------
-    def _ring(self, camera: Camera) -> FrameRing:
+    def _ring(self, camera: CameraId) -> FrameRing:
         ring = self.rings.get(camera)
         if ring is None:
             raise EvidenceError(f"cam{int(camera)} is not configured")
         return ring
 
-    async def _wait_for(self, t: float, cameras: Sequence[Camera]) -> None:
+    async def _wait_for(self, t: float, cameras: Sequence[CameraId]) -> None:
         """Until every ring holds a frame at/after ``t``, or the clock is past it + grace."""
         ahead = t - self._clock()
         if ahead > self.settings.max_video_s + self.settings.wait_grace_s:

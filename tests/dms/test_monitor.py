@@ -14,7 +14,7 @@ import numpy as np
 from agent.dms.monitor import DriverMonitor
 from agent.dms.observation import FaceObservation
 from agent.dms.settings import DmsSettings
-from agent.events import Camera, DeviceIdentity, VehicleContext, file_key
+from agent.events import CameraId, DeviceIdentity, VehicleContext, file_key
 from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
 from agent.vision.camera import Camera as Cam
@@ -52,7 +52,7 @@ async def test_driver_leaving_the_seat_ends_up_in_the_outbox_with_evidence(
     ev_settings = EvidenceSettings(clip_before_s=1.0, clip_after_s=1.0, wait_grace_s=1.0)
     ring = EvidenceRecorder.make_ring("cam1", ev_settings)
     camera.add_listener(ring.push)
-    recorder = EvidenceRecorder(IDENTITY, {Camera.DRIVER: ring}, ev_settings,
+    recorder = EvidenceRecorder(IDENTITY, {CameraId.DRIVER: ring}, ev_settings,
                                 spool_dir=tmp_path / "spool")
     pipeline = CountingPipeline()
     outbox = Outbox(tmp_path / "data", IDENTITY)
@@ -78,8 +78,8 @@ async def test_driver_leaving_the_seat_ends_up_in_the_outbox_with_evidence(
     assert vision["BoundingBox"]["IsDriver"] is False
     keys = [f["filename"] for f in env["files"]]
     ulid = env["ulid"]
-    assert keys == [file_key(IDENTITY, ulid, Camera.DRIVER, "png"),
-                    file_key(IDENTITY, ulid, Camera.DRIVER, "mp4")]
+    assert keys == [file_key(IDENTITY, ulid, CameraId.DRIVER, "png"),
+                    file_key(IDENTITY, ulid, CameraId.DRIVER, "mp4")]
     assert [f["bucket"] for f in env["files"]] == ["v3-device-faces", "v3-device-videos"]
     # Stored beside the event: image, its thumbnail (no face: no crop) and the clip.
     by_key = {f.key: f for f in stored.files}

@@ -71,11 +71,32 @@ def test_source_faults_and_restores() -> None:
         SourceHealth(T0 + 6, "gnss", False, "still gone"),
         SourceHealth(T0 + 9, "can", False),
         SourceHealth(T0 + 15, "gnss", True),
-        SourceHealth(T0 + 16, "camera", False),  # not this engine's business
+        SourceHealth(T0 + 16, "camera", False),  # no component of that name
     ]
     seen = replay(quiet(), health, until=20)
     assert [(s.t, s.kind, detail(s).details) for s in seen] == [
         (5, H.GNSS_FAULT, "gnss: fault: /dev/ttyACM0 vanished"),
         (9, H.CAN_FAULT, "can: fault"),
         (15, H.GNSS_FAULT, "gnss: restored"),
+    ]
+
+
+def test_each_camera_power_inputs_and_storage_fault_by_their_own_component() -> None:
+    health = [
+        SourceHealth(T0 + 1, "cam1", True),  # coming up at start is no news
+        SourceHealth(T0 + 2, "cam0", False, "cam0: cannot open /dev/video0"),
+        SourceHealth(T0 + 3, "cam1", False, "cam1: stalled"),
+        SourceHealth(T0 + 4, "power", False, "acc: FileNotFoundError"),
+        SourceHealth(T0 + 7, "cam0", True, "cam0: capturing"),
+        SourceHealth(T0 + 8, "publisher", False, "crashed"),
+        SourceHealth(T0 + 9, "dms", False, "crashed"),
+    ]
+    seen = replay(quiet(), health, until=10)
+    assert [(s.t, s.kind, detail(s).details) for s in seen] == [
+        (2, H.CAMERA_FAULT, "cam0: fault: cam0: cannot open /dev/video0"),
+        (3, H.CAMERA_FAULT, "cam1: fault: cam1: stalled"),
+        (4, H.CAN_FAULT, "power: fault: acc: FileNotFoundError"),
+        (7, H.CAMERA_FAULT, "cam0: restored"),
+        (8, H.STORAGE_FAULT, "publisher: fault: crashed"),
+        (9, H.MODEL_FAULT, "dms: fault: crashed"),
     ]

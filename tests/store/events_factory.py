@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent.events import (
     Bucket,
-    Camera,
+    CameraId,
     DeviceIdentity,
     Event,
     FileFeature,
@@ -67,7 +67,7 @@ def vision(i: int, *, with_file: bool = False) -> Event:
                                            fps=15, perclos=0.31))
     if not with_file:
         return e
-    ref = FileRef(file_key(IDENTITY, e.ulid, Camera.DRIVER), Bucket.FACES, feature=FileFeature.FACE)
+    ref = FileRef(file_key(IDENTITY, e.ulid, CameraId.DRIVER), Bucket.FACES, feature=FileFeature.FACE)
     return Event(e.timestamp_ms, e.context, e.detail, files=(ref,), ulid=e.ulid)
 
 

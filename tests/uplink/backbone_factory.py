@@ -31,7 +31,7 @@ from standin_cloud import CloudConfig  # noqa: E402
 from agent.config import CloudSettings  # noqa: E402
 from agent.events import (  # noqa: E402
     Bucket,
-    Camera,
+    CameraId,
     DeviceIdentity,
     Event,
     FileFeature,
@@ -113,8 +113,8 @@ def vision_with_files(
     """A distraction event naming cam0 and cam1 images, with thumbnails and a face crop."""
     ts = T0_MS + i * 1000
     ulid = new_ulid(ts)
-    road = FileRef(file_key(IDENTITY, ulid, Camera.ROAD), Bucket.IMAGES, feature=FileFeature.EVENT)
-    face = FileRef(file_key(IDENTITY, ulid, Camera.DRIVER), Bucket.IMAGES, feature=FileFeature.FACE)
+    road = FileRef(file_key(IDENTITY, ulid, CameraId.ROAD), Bucket.IMAGES, feature=FileFeature.EVENT)
+    face = FileRef(file_key(IDENTITY, ulid, CameraId.DRIVER), Bucket.IMAGES, feature=FileFeature.FACE)
     extra = (
         FileRef(derived_key(road.filename, "thumbnail"), Bucket.IMAGES),
         FileRef(derived_key(face.filename, "thumbnail"), Bucket.IMAGES),

@@ -69,7 +69,7 @@ async def test_video_file_is_paced_at_its_own_fps_and_ends_cleanly(tmp_path: Pat
     assert st.finished and st.frames == 30
     assert st.dropped_consumer == 30 - len(frames)
     assert st.fps == pytest.approx(20.0, rel=0.25)
-    assert [(h.source, h.ok) for h in health if isinstance(h, SourceHealth)] == [("camera", True)]
+    assert [(h.source, h.ok) for h in health if isinstance(h, SourceHealth)] == [("cam1", True)]
     assert threading.get_ident() not in listener_threads and len(listener_threads) == 1
 
 
@@ -103,7 +103,7 @@ async def test_missing_device_reports_a_fault_once_and_retries_with_backoff() ->
     assert 4 <= st.open_failures <= 10
     assert len(health) == 1
     h = health[0]
-    assert isinstance(h, SourceHealth) and h.source == "camera" and not h.ok
+    assert isinstance(h, SourceHealth) and h.source == "cam1" and not h.ok
     assert "/dev/video99" in h.detail and not st.connected
 
 

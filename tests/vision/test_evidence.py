@@ -14,7 +14,7 @@ import pytest
 
 from agent.events import (
     Bucket,
-    Camera,
+    CameraId,
     DeviceIdentity,
     FileFeature,
     FileKind,
@@ -67,8 +67,8 @@ async def test_vision_event_evidence_from_two_live_cameras(tmp_path: Path) -> No
     road = write_counting_video(tmp_path / "road.avi", 40, fps=20.0, size=(320, 240))
     face = write_face_video(tmp_path / "driver.avi")
     s = settings()
-    rings = {Camera.ROAD: EvidenceRecorder.make_ring("cam0", s),
-             Camera.DRIVER: EvidenceRecorder.make_ring("cam1", s)}
+    rings = {CameraId.ROAD: EvidenceRecorder.make_ring("cam0", s),
+             CameraId.DRIVER: EvidenceRecorder.make_ring("cam1", s)}
     cams = [Cam("cam0", str(road), CameraOptions(loop=True)),
             Cam("cam1", str(face), CameraOptions(loop=True))]
     for cam, ring in zip(cams, rings.values(), strict=True):
@@ -91,8 +91,8 @@ async def test_vision_event_evidence_from_two_live_cameras(tmp_path: Path) -> No
         recorder.close()
     assert 0.5 < waited < 4.0  # it waited for the second after the event (+ rendering)
     assert ev.notes == ()
-    k0, k1 = (file_key(IDENTITY, ulid, c, "png") for c in (Camera.ROAD, Camera.DRIVER))
-    v0, v1 = (file_key(IDENTITY, ulid, c, "mp4") for c in (Camera.ROAD, Camera.DRIVER))
+    k0, k1 = (file_key(IDENTITY, ulid, c, "png") for c in (CameraId.ROAD, CameraId.DRIVER))
+    v0, v1 = (file_key(IDENTITY, ulid, c, "mp4") for c in (CameraId.ROAD, CameraId.DRIVER))
     assert k1 == f"01GXRRKM43W02X5JZDSMZHAJJY/862798050833538/{ulid}_cam1.png"
     assert ev.files == (
         FileRef(k0, Bucket.IMAGES, FileKind.IMAGE, FileFeature.EVENT),
@@ -148,28 +148,28 @@ def filled_ring(seconds: float = 20.0, gap: tuple[float, float] | None = None) -
 
 async def test_demand_image_at_a_past_timestamp(tmp_path: Path) -> None:
     ring = filled_ring()
-    rec = EvidenceRecorder(IDENTITY, {Camera.DRIVER: ring}, spool_dir=tmp_path,
+    rec = EvidenceRecorder(IDENTITY, {CameraId.DRIVER: ring}, spool_dir=tmp_path,
                            clock=lambda: 1030.0)
-    ev = await rec.demand_image("01HQ0000000000000000000000", Camera.DRIVER, 1000.0 + 1.52)
+    ev = await rec.demand_image("01HQ0000000000000000000000", CameraId.DRIVER, 1000.0 + 1.52)
     assert [f.filename.rsplit("/", 1)[1] for f in ev.files] == ["01HQ0000000000000000000000_cam1.png"]
     assert len(ev.attachments) == 2  # image + thumbnail (no face box given: no crop)
     assert frame_number(png(ev.attachments[0].data), 48) == 15  # the frame at +1.5 s
     with pytest.raises(EvidenceError, match="no frame near"):
-        await rec.demand_image("01HQ0000000000000000000000", Camera.DRIVER, 900.0)
+        await rec.demand_image("01HQ0000000000000000000000", CameraId.DRIVER, 900.0)
     with pytest.raises(EvidenceError, match="not configured"):
-        await rec.demand_image("01HQ0000000000000000000000", Camera.ROAD, 1001.0)
+        await rec.demand_image("01HQ0000000000000000000000", CameraId.ROAD, 1001.0)
     rec.close()
 
 
 async def test_demand_video_keeps_real_time_across_a_gap_and_the_loop_stays_free(
         tmp_path: Path) -> None:
     ring = filled_ring(seconds=20.0, gap=(3.0, 5.0))
-    rec = EvidenceRecorder(IDENTITY, {Camera.DRIVER: ring}, spool_dir=tmp_path,
+    rec = EvidenceRecorder(IDENTITY, {CameraId.DRIVER: ring}, spool_dir=tmp_path,
                            clock=lambda: 1030.0)
     with pytest.raises(EvidenceError, match="at most 180 s"):
-        await rec.demand_video("01HQ0000000000000000000001", Camera.DRIVER, 1000.0, 1181.0)
+        await rec.demand_video("01HQ0000000000000000000001", CameraId.DRIVER, 1000.0, 1181.0)
     with pytest.raises(EvidenceError, match="end after"):
-        await rec.demand_video("01HQ0000000000000000000001", Camera.DRIVER, 1005.0, 1005.0)
+        await rec.demand_video("01HQ0000000000000000000001", CameraId.DRIVER, 1005.0, 1005.0)
 
     gaps: list[float] = []
 
@@ -182,12 +182,12 @@ async def test_demand_video_keeps_real_time_across_a_gap_and_the_loop_stays_free
             last = now
 
     tick = asyncio.create_task(ticker())
-    ev = await rec.demand_video("01HQ0000000000000000000001", Camera.DRIVER, 1000.0, 1010.0)
+    ev = await rec.demand_video("01HQ0000000000000000000001", CameraId.DRIVER, 1000.0, 1010.0)
     tick.cancel()
     rec.close()
     assert max(gaps) < 0.1  # encoding ran on the recorder's thread, not on the loop
     (ref,) = ev.files
-    assert ref == FileRef(file_key(IDENTITY, "01HQ0000000000000000000001", Camera.DRIVER, "mp4"),
+    assert ref == FileRef(file_key(IDENTITY, "01HQ0000000000000000000001", CameraId.DRIVER, "mp4"),
                           Bucket.VIDEOS, FileKind.VIDEO, FileFeature.FACE)
     (att,) = ev.attachments
     assert isinstance(att.data, Path)
@@ -200,7 +200,7 @@ async def test_demand_video_keeps_real_time_across_a_gap_and_the_loop_stays_free
 
 async def test_event_evidence_without_frames_says_why(tmp_path: Path) -> None:
     clock = [2000.0]
-    rec = EvidenceRecorder(IDENTITY, {Camera.ROAD: FrameRing("cam0")},
+    rec = EvidenceRecorder(IDENTITY, {CameraId.ROAD: FrameRing("cam0")},
                            settings(wait_grace_s=0.0), spool_dir=tmp_path, clock=lambda: clock[0])
     clock[0] = 2010.0  # long past the event: nothing to wait for
     ev = await rec.event_evidence("01HQ0000000000000000000002", 2001.0)
