@@ -1,4 +1,5 @@
-"""``edge-agent``: ``run`` starts the daemon; ``diag ...`` are the technician's commands.
+"""``edge-agent``: ``run`` starts the daemon; ``status``, ``watch``, ``selftest``, ``snapshot``
+ask the running agent; ``diag ...`` are the technician's offline tools.
 
 Each diagnostic lives in its own module under :mod:`agent.diag` exposing
 ``add_arguments(parser)`` and ``run(args) -> int``; they are imported only when chosen so a
@@ -13,11 +14,21 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from agent.errors import AgentError, ConfigError
 
 # name -> (module, one-line help)
+TOP_COMMANDS: dict[str, tuple[str, str]] = {
+    "status": ("agent.diag.status", "every component's health, GNSS, outbox (exit 1 unhealthy, "
+                                    "3 not running)"),
+    "watch": ("agent.diag.watch", "live view of gnss, can, dms or events from the running agent"),
+    "selftest": ("agent.diag.selftest", "check ports, cameras, models, disk, clock, cloud; "
+                                        "pass/fail per line"),
+    "snapshot": ("agent.diag.live_snapshot", "save the newest frame of the live driver camera"),
+}
 DIAG_COMMANDS: dict[str, tuple[str, str]] = {
+    "status": ("agent.diag.status", "the same as 'edge-agent status'"),
     "config": ("agent.diag.config", "validate a config file and print it (secrets masked)"),
     "outbox": ("agent.diag.outbox", "outbox counts, lanes, evictions and dead letters"),
     "nmea": ("agent.diag.nmea", "decode a captured NMEA file into one JSON fix per line"),
@@ -38,11 +49,17 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, default=None, help="TOML config file")
     run.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
 
+    _add_commands(sub, TOP_COMMANDS)
     diag = sub.add_parser("diag", help="technician diagnostics")
     diag_sub = diag.add_subparsers(dest="diag_command", required=True)
-    for name, (module_name, help_text) in DIAG_COMMANDS.items():
-        p = diag_sub.add_parser(name, help=help_text)
-        p.set_defaults(_diag_module=module_name)
+    _add_commands(diag_sub, DIAG_COMMANDS)
+    return parser
+
+
+def _add_commands(sub: Any, commands: dict[str, tuple[str, str]]) -> None:
+    for name, (module_name, help_text) in commands.items():
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(_diag_module=module_name, _diag_name=name)
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -50,7 +67,6 @@ def _build_parser() -> argparse.ArgumentParser:
             p.add_argument("rest", nargs=argparse.REMAINDER)
             continue
         module.add_arguments(p)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_agent(args.config, duration=args.duration)
         if getattr(args, "_diag_unavailable", None):
-            print(f"edge-agent: diag {args.diag_command} is not available: "
+            print(f"edge-agent: {args._diag_name} is not available: "
                   f"{args._diag_unavailable}", file=sys.stderr)
             return 2
         module = importlib.import_module(args._diag_module)

@@ -127,25 +127,34 @@ class HealthTracker:
 class Heartbeat:
     """Liveness of one component's loop: ``beat()`` each time round (any thread).
 
-    ``hang_for`` is a test hook (enabled by ``[runtime] test_hooks``): the next ``beat()`` from
-    a thread blocks for real, and :meth:`checkpoint` does the same for a coroutine, so a
-    test can watch the supervisor and the watchdog meet a genuinely stuck component.
+    ``hang_for`` and ``crash_next`` are test hooks (enabled by ``[runtime] test_hooks``): the
+    next ``beat()`` from a thread blocks (or raises) for real, and :meth:`checkpoint` does the
+    same for a coroutine, so a test can watch the supervisor and the watchdog meet a genuinely
+    stuck or crashing component.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self.last = clock()
         self._hang_until = 0.0
+        self._crash = False
 
     def beat(self) -> None:
+        self._maybe_crash()
         while (left := self._hang_until - self._clock()) > 0:
             time.sleep(min(left, 0.2))
         self.last = self._clock()
+
+    def _maybe_crash(self) -> None:
+        if self._crash:
+            self._crash = False
+            raise RuntimeError("test hook: crash")
 
     async def checkpoint(self) -> None:
         """``beat()`` for coroutines: honours the hang hook without blocking the loop."""
         import asyncio
 
+        self._maybe_crash()
         left = self._hang_until - self._clock()
         if left > 0:
             await asyncio.sleep(left)
@@ -156,6 +165,9 @@ class Heartbeat:
 
     def hang_for(self, seconds: float) -> None:
         self._hang_until = self._clock() + seconds
+
+    def crash_next(self) -> None:
+        self._crash = True
 
 
 class BeatingEvent(threading.Event):

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.config import load_config
+from agent.config import AgentConfig, load_config
 from agent.events import Priority
 from agent.store import database
 from agent.store.api import DeadLetter, OutboxStats
@@ -29,6 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
+    db, stats, letters = _read(cfg)
+    if args.json:
+        print(json.dumps(_as_json(db, stats, letters), indent=2))
+    else:
+        print(render(db, stats, letters))
+    return 0
+
+
+def read_outbox(cfg: AgentConfig) -> dict[str, Any]:
+    """The outbox as a JSON-able document (``edge-agent status`` when no agent runs)."""
+    return _as_json(*_read(cfg))
+
+
+def _read(cfg: AgentConfig) -> tuple[Path, OutboxStats, list[DeadLetter]]:
     data_dir = cfg.storage.data_dir
     conn = open_read_only(data_dir)
     try:
@@ -38,19 +52,20 @@ def run(args: argparse.Namespace) -> int:
         conn.close()
     # The agent lends its disk reserve out when the disk fills (see docs/outbox.md).
     stats = dataclasses.replace(stats, disk_full=not (data_dir / RESERVE_NAME).exists())
-    db = data_dir / database.DB_NAME
-    if args.json:
-        print(json.dumps(_as_json(db, stats, letters), indent=2))
-    else:
-        print(render(db, stats, letters))
-    return 0
+    return data_dir / database.DB_NAME, stats, letters
 
 
-def _as_json(db: Path, stats: OutboxStats, letters: list[DeadLetter]) -> dict[str, Any]:
+def stats_doc(stats: OutboxStats) -> dict[str, Any]:
+    """Outbox statistics as JSON, lanes by name (shared with the running agent's status)."""
     doc = dataclasses.asdict(stats)
     doc["pending"] = {_lane(p): n for p, n in sorted(stats.pending.items())}
     doc["evicted"] = {_lane(p): n for p, n in sorted(stats.evicted.items())}
     doc["quarantined"] = list(stats.quarantined)
+    return doc
+
+
+def _as_json(db: Path, stats: OutboxStats, letters: list[DeadLetter]) -> dict[str, Any]:
+    doc = stats_doc(stats)
     doc["database"] = str(db)
     doc["dead_letter_list"] = [dataclasses.asdict(d) for d in letters]
     return doc

@@ -7,7 +7,8 @@ JSON lines back. Requests (``{"cmd": ...}``):
 * ``watch`` ``{"topic": "gnss"|"can"|"dms"|"events"}`` → one document per ``interval_s`` until
   the client hangs up;
 * ``snapshot`` ``{"camera": "cam1"}`` → the newest frame as base64 PNG;
-* ``hang`` ``{"component", "seconds"}`` → test hook, refused unless ``[runtime] test_hooks``.
+* ``hang`` ``{"component", "seconds"}`` / ``crash`` ``{"component"}`` → test hooks (the
+  component's loop really sticks or raises), refused unless ``[runtime] test_hooks``.
 
 Errors are ``{"error": text}``. Nothing here can stop the agent: a bad client is dropped.
 """
@@ -109,13 +110,17 @@ class ControlServer(Component):
             await self._watch(request, writer)
         elif cmd == "snapshot":
             await _send(writer, await self._snapshot(str(request.get("camera", "cam1"))))
-        elif cmd == "hang":
+        elif cmd in ("hang", "crash"):
             if not self._config.runtime.test_hooks:
                 raise ValueError("test hooks are off ([runtime] test_hooks)")
             name = str(request["component"])
-            if name not in self._supervisor.components:
+            component = self._supervisor.components.get(name)
+            if component is None:
                 raise ValueError(f"no component {name!r}")
-            self._supervisor.hang(name, float(request["seconds"]))
+            if cmd == "hang":
+                component.heartbeat.hang_for(float(request["seconds"]))
+            else:
+                component.heartbeat.crash_next()
             await _send(writer, {"ok": True})
         else:
             raise ValueError(f"unknown command {cmd!r}")

@@ -108,8 +108,9 @@ class StatusBuilder:
         outbox: dict[str, Any] | None = None
         if agent.outbox is not None:
             try:
-                stats = await asyncio.to_thread(agent.outbox.stats)
-                outbox = _plain(stats)
+                from agent.diag.outbox import stats_doc
+
+                outbox = stats_doc(await asyncio.to_thread(agent.outbox.stats))
             except Exception as exc:
                 outbox = {"error": str(exc)}
         unhealthy = sorted(n for n, c in components.items()

@@ -41,6 +41,8 @@ class _Slot:
     hung: bool = False
     finished: bool = False
     crashes: int = 0
+    started: float = 0.0  # monotonic start of the current attempt
+    hang_detail: str = ""
 
 
 class Supervisor:
@@ -102,8 +104,7 @@ class Supervisor:
         c = slot.component
         delay = BACKOFF_MIN_S
         while not slot.finished:
-            started = time.monotonic()
-            c.heartbeat.last = started
+            started = slot.started = time.monotonic()
             slot.hung = False
             slot.attempt = asyncio.create_task(c.run(), name=f"component:{c.name}")
             try:
@@ -119,7 +120,7 @@ class Supervisor:
             if attempt.cancelled():
                 if not slot.hung:  # cancelled from inside: treat as an exit
                     return
-                why = "hung"
+                why = slot.hang_detail
             elif (exc := attempt.exception()) is not None:
                 slot.crashes += 1
                 why = f"crashed: {type(exc).__name__}: {exc}"
@@ -130,7 +131,7 @@ class Supervisor:
                 c.tracker.set(HealthState.DOWN, "finished")
                 slot.finished = True
                 return
-            c.tracker.down(f"{why}; restarting in {delay:.0f} s")
+            c.tracker.down(f"{why}; restarting in {delay:g} s")
             c.tracker.restarted()
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
@@ -153,29 +154,36 @@ class Supervisor:
             self.check()
 
     def stale(self) -> list[str]:
-        """Components whose heartbeat is older than they allow."""
+        """Components whose heartbeat is older than they allow (a restart does not make it
+        fresh: only the component's own loop does)."""
+        return [name for name, slot in self._slots.items()
+                if slot.component.heartbeat_s is not None and not slot.finished
+                and slot.component.heartbeat.age() > slot.component.heartbeat_s]
+
+    def _hung(self) -> list[str]:
+        """Stale components whose current attempt has had its full heartbeat period."""
+        now = time.monotonic()
         out = []
-        for name, slot in self._slots.items():
-            c = slot.component
-            if c.heartbeat_s is None or slot.finished or slot.attempt is None:
-                continue
-            if slot.attempt.done():
-                continue  # waiting out a restart backoff: not hung
-            if c.heartbeat.age() > c.heartbeat_s:
+        for name in self.stale():
+            slot = self._slots[name]
+            limit = slot.component.heartbeat_s
+            assert limit is not None
+            if slot.attempt is None or slot.attempt.done() or slot.hung:
+                continue  # not started yet, waiting out a restart backoff, or being cancelled
+            if now - slot.started > limit:
                 out.append(name)
         return out
 
     def check(self) -> None:
         """One round: hung components restarted, watchdog fed or not, STATUS= updated."""
         stale = set(self.stale())
-        for name in stale:
+        for name in self._hung():
             slot = self._slots[name]
-            if slot.hung:
-                continue
             age = slot.component.heartbeat.age()
             log.error("component %s hung: no heartbeat for %.1f s; restarting", name, age)
             slot.hung = True
-            slot.component.tracker.down(f"hung: no heartbeat for {age:.1f} s")
+            slot.hang_detail = f"hung: no heartbeat for {age:.1f} s"
+            slot.component.tracker.down(slot.hang_detail)
             task = slot.attempt
             if task is not None:
                 task.cancel()
@@ -203,10 +211,6 @@ class Supervisor:
         if bad:
             return "degraded: " + ", ".join(bad)
         return f"ok: {len(self._slots)} components"
-
-    def hang(self, name: str, seconds: float) -> None:
-        """Test hook (``[runtime] test_hooks``): make a component's loop really stick."""
-        self._slots[name].component.heartbeat.hang_for(seconds)
 
 
 def all_healthy(components: Iterable[Component]) -> bool:
