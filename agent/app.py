@@ -273,7 +273,7 @@ def _uplink_component(uplink: Uplink) -> Component:
         async def follow() -> None:
             while True:
                 d = uplink.diagnostics()
-                if d["state"] == "backoff":
+                if d["consecutive_failures"]:  # until a delivery succeeds again
                     component.tracker.degraded(f"cloud unreachable: {d['last_error']}")
                 elif d["state"] in ("idle", "sending"):
                     component.tracker.ok(str(d["state"]))
