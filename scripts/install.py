@@ -6,9 +6,10 @@
 What it installs (paths relative to the root; LAYOUT below is the single list):
 the service user and groups (a sysusers.d entry, applied), /opt/edge-agent (venv with the agent,
 models, README), /etc/edge-agent/agent.toml (0600, never overwritten), /var/lib/edge-agent
-(0700), the systemd unit, a polkit rule for the reboot order and Wi-Fi, and a tmpfiles.d entry
-recording the owners and modes. Idempotent: each step compares before it writes and prints
-what it changed; a re-run over a correct tree prints ``nothing to change``.
+(0700), the systemd unit, a polkit rule for the reboot order and Wi-Fi, a tmpfiles.d entry
+recording the owners and modes, and a modules-load.d entry for the device drivers. Idempotent:
+each step compares before it writes and prints what it changed; a re-run over a correct tree
+prints ``nothing to change``.
 
 Ownership: as root, files are chowned to the numeric ids of the user in the target's own
 passwd/group (created there by ``systemd-sysusers --root``), never to the host's. Not as root,
@@ -46,6 +47,11 @@ POLKIT_RULE = "/etc/polkit-1/rules.d/50-edge-agent.rules"
 SYSUSERS = "/usr/lib/sysusers.d/edge-agent.conf"
 TMPFILES = "/usr/lib/tmpfiles.d/edge-agent.conf"
 CONFIG = "/etc/edge-agent/agent.toml"
+MODULES_LOAD = "/usr/lib/modules-load.d/edge-agent.conf"
+# The unit's DeviceAllow=char-ttyUSB/char-ttyACM/char-video4linux are resolved against
+# /proc/devices when the unit starts: a driver loaded later (adapter plugged in after boot)
+# would stay denied. Loading the class drivers at boot puts their majors there first.
+BOOT_MODULES = ("usbserial", "cdc_acm", "videodev")
 # The reboot order (logind) and Wi-Fi management (nmcli -> NetworkManager): the service user
 # has no session and no capability, so polkit must say yes explicitly.
 POLKIT_ACTIONS = (
@@ -82,6 +88,7 @@ LAYOUT = (
     Entry(POLKIT_RULE, "f", 0o644),
     Entry(SYSUSERS, "f", 0o644),
     Entry(TMPFILES, "f", 0o644),
+    Entry(MODULES_LOAD, "f", 0o644),
 )
 MODES = {e.path: e for e in LAYOUT}
 
@@ -126,6 +133,12 @@ def tmpfiles_conf() -> str:
         elif e.path == CONFIG:
             lines.append(f"z {e.path} {e.mode:04o} {e.owner} {e.group} -")
     return "\n".join(lines) + "\n"
+
+
+def modules_load_conf() -> str:
+    return ("# Installed by edge-agent's scripts/install (docs/install.md): the drivers of the\n"
+            "# device classes the unit's DeviceAllow= names, loaded before it starts.\n"
+            + "".join(f"{m}\n" for m in BOOT_MODULES))
 
 
 def read_db(path: Path) -> dict[str, list[str]]:
@@ -278,6 +291,7 @@ class Installer:
         self.copy(SRC / "systemd" / "edge-agent.service", UNIT)
         self.write(POLKIT_RULE, polkit_rule())
         self.write(TMPFILES, tmpfiles_conf())
+        self.write(MODULES_LOAD, modules_load_conf())
         self.copy(SRC / "README.md", f"{OPT}/README.md")
         # The config holds the cloud secret: installed once, then the box's own.
         self.write(CONFIG, self.initial_config.read_bytes(), keep=True)

@@ -96,6 +96,9 @@ def test_tree_has_every_file_with_its_mode(box: Path) -> None:
         digest = hashlib.sha256((models / m["onnx"]).read_bytes()).hexdigest()
         assert digest == m["onnx_sha256"]
     assert (box / "opt/edge-agent/README.md").is_file()  # the unit's Documentation=
+    # The drivers behind DeviceAllow=char-ttyUSB, char-ttyACM, char-video4linux load at boot.
+    modules = (box / "usr/lib/modules-load.d/edge-agent.conf").read_text().split()
+    assert {"usbserial", "cdc_acm", "videodev"} <= set(modules)
 
 
 def test_polkit_rule_allows_reboot_and_wifi_to_the_service_user_only(box: Path) -> None:
@@ -141,6 +144,28 @@ def test_service_user_and_ownership(box: Path) -> None:
         want = (0 if e.owner == "root" else uid, 0 if e.group == "root" else gid)
         assert (st.st_uid, st.st_gid) == want, e.path
     assert (box / "opt/edge-agent/.venv/bin/python").stat().st_uid == 0  # code: root's
+
+
+def test_not_root_leaves_users_and_owners_to_first_boot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not as root nothing is chowned and no passwd is written: the sysusers.d and tmpfiles.d
+    entries carry the user and the owners to the box's first boot."""
+    monkeypatch.setattr(install.os, "geteuid", lambda: 1000)
+    inst = install.Installer(root=tmp_path / "box")
+    inst.mkdir("/")
+    inst.accounts()
+    inst.layout()
+    inst.enforce()
+    root = tmp_path / "box"
+    assert not (root / "etc/passwd").exists()
+    assert (root / "usr/lib/sysusers.d/edge-agent.conf").is_file()
+    assert "d /var/lib/edge-agent 0700 edge-agent edge-agent -" in \
+        (root / "usr/lib/tmpfiles.d/edge-agent.conf").read_text()
+    for e in install.LAYOUT:
+        st = (root / e.path.lstrip("/")).stat()
+        assert stat.S_IMODE(st.st_mode) == e.mode, e.path
+        assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid()), e.path
 
 
 def test_box_venv_runs_edge_agent(box: Path) -> None:
