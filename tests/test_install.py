@@ -71,7 +71,7 @@ def _db(path: Path) -> dict[str, list[str]]:
 
 def test_refuses_to_run_without_root(tmp_path: Path) -> None:
     res = subprocess.run([str(REPO / "scripts" / "install")], capture_output=True, text=True,
-                         cwd=tmp_path, check=False)
+                         cwd=tmp_path, check=False, env={**os.environ, "PYTHON": sys.executable})
     assert res.returncode == 2
     assert "--root" in res.stderr
     assert list(tmp_path.iterdir()) == []
