@@ -224,6 +224,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     began = time.monotonic()
+    pointer: Path | None = None
+    cfg = work / "agent.toml"
     try:
         port = free_port()
         cloud_proc = start(
@@ -246,11 +248,14 @@ def main() -> int:
             work / "agent.log",
         )
         procs.append(agent_proc)
+        pointer = point_status_at(cfg)
 
         print(f"cloud: {base}", flush=True)
         print(f"device: {DEVICE}", flush=True)
         print(f"client: {CLIENT_ID} {CLIENT_SECRET}", flush=True)
         print(f"work: {work} (agent.log, cloud.log, agent.toml)", flush=True)
+        print("status: .venv/bin/edge-agent status   (watch events|gnss|can|dms, selftest)",
+              flush=True)
 
         reader = CloudReader(base)
         since = datetime.now(UTC) - timedelta(minutes=1)
@@ -278,6 +283,22 @@ def main() -> int:
     finally:
         for proc in reversed(procs):
             stop(proc)
+        if pointer is not None and pointer.is_symlink() and pointer.resolve() == cfg.resolve():
+            pointer.unlink()
+
+
+def point_status_at(cfg: Path) -> Path | None:
+    """``edge-agent status`` without --config finds the running demo through this link."""
+    pointer = ROOT / "var" / "demo" / "agent.toml"
+    try:
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        tmp = pointer.with_name("agent.toml.new")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(cfg)
+        tmp.replace(pointer)
+    except OSError:
+        return None
+    return pointer
 
 
 if __name__ == "__main__":

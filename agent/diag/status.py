@@ -48,10 +48,21 @@ def find_config(path: Path | None) -> AgentConfig:
     return load_config(path)
 
 
+BOX_SOCKET = Path("/run/edge-agent/control.sock")  # systemd/edge-agent.service
+
+
+def agent_socket(cfg: AgentConfig) -> Path:
+    """The config's socket; on a box whose unit sets it by environment, the unit's."""
+    path = socket_path(cfg)
+    if not path.exists() and cfg.runtime.control_socket is None and BOX_SOCKET.exists():
+        return BOX_SOCKET
+    return path
+
+
 def ask(cfg: AgentConfig, doc: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any] | None:
     """The running agent's answer, or None when no agent listens on the socket."""
     try:
-        return asyncio.run(request(socket_path(cfg), doc, timeout_s))
+        return asyncio.run(request(agent_socket(cfg), doc, timeout_s))
     except (FileNotFoundError, ConnectionRefusedError):
         return None
 
@@ -80,7 +91,7 @@ def offline_status(cfg: AgentConfig) -> dict[str, Any]:
     except Exception as exc:
         outbox = {"error": str(exc)}
     return {
-        "agent": {"running": False, "socket": str(socket_path(cfg)),
+        "agent": {"running": False, "socket": str(agent_socket(cfg)),
                   "device": cfg.device.device_source},
         "healthy": False, "unhealthy": [], "components": {}, "vehicle": None, "outbox": outbox,
     }

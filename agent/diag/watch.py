@@ -14,8 +14,8 @@ import sys
 import time
 from typing import Any
 
-from agent.diag.status import EXIT_NOT_RUNNING, add_config_argument, find_config
-from agent.runtime.control import WATCH_TOPICS, socket_path
+from agent.diag.status import EXIT_NOT_RUNNING, add_config_argument, agent_socket, find_config
+from agent.runtime.control import WATCH_TOPICS
 
 CLEAR = "\x1b[H\x1b[2J"
 
@@ -31,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = find_config(args.config)
     try:
-        return asyncio.run(_watch(str(socket_path(cfg)), args))
+        return asyncio.run(_watch(str(agent_socket(cfg)), args))
     except (FileNotFoundError, ConnectionRefusedError):
-        print(f"edge-agent: no agent answers on {socket_path(cfg)}", file=sys.stderr)
+        print(f"edge-agent: no agent answers on {agent_socket(cfg)}", file=sys.stderr)
         return EXIT_NOT_RUNNING
 
 
