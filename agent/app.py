@@ -15,7 +15,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from agent.runtime.status import StatusBuilder
 from agent.runtime.supervisor import Supervisor
 from agent.sources.factory import build_sources
 from agent.sources.readings import Reading, Source, SourceHealth
+from agent.sources.settings import VehicleSettings
 from agent.store.api import Attachment
 from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
@@ -120,15 +121,34 @@ class Agent:
         self._register(_uplink_component(self.uplink))
         sources = self._sources if self._sources is not None else build_sources(cfg.vehicle)
         for src in sources:
-            self._register(SourceComponent(src, self.on_reading), producer=True)
-        tick_beat = TaskComponent("rules", self._tick_loop, critical=True, heartbeat_s=10.0,
-                                  status=self._rules_status)
-        self._register(tick_beat, producer=True)
+            self._register(SourceComponent(src, self.on_reading, _rebuild(src.name, self)),
+                           producer=True)
+        rules = TaskComponent("rules", self._tick_loop, critical=True, heartbeat_s=10.0,
+                              status=self._rules_status, reconfigure=self._reconfigure_rules)
+        self._register(rules, producer=True)
         self._register(TaskComponent("odometer", self._odometer_loop), producer=True)
         for component in self._driver_monitoring():
             self._register(component, producer=True)
         status = StatusBuilder(self)
         self._register(ControlServer(cfg, status, self.supervisor))
+
+    # --- run-time reconfiguration ----------------------------------------------------------
+
+    def reconfigure(self, config: AgentConfig) -> list[str]:
+        """Apply a new, validated settings snapshot (a config order): every component takes
+        its part; those that cannot apply it live are restarted alone. Returns their names."""
+        self.config = config
+        restarted = []
+        for name, component in self.supervisor.components.items():
+            if component.reconfigure(config):
+                self.supervisor.restart(name)
+                restarted.append(name)
+        return restarted
+
+    def _reconfigure_rules(self, config: AgentConfig) -> bool:
+        if config.rules != self.engine.thresholds:
+            self.engine.update_thresholds(config.rules)
+        return False
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -212,7 +232,15 @@ class Agent:
             self.engine.state.context, recorder=recorder, max_fps=v.max_fps,
         )  # fmt: skip
         components: list[Component] = [SourceComponent(c, self.on_reading) for c in cams.values()]
-        dms = TaskComponent("dms", self.monitor.run, status=self.monitor.diagnostics)
+        monitor = self.monitor
+
+        def reconfigure_dms(config: AgentConfig) -> bool:
+            if config.dms != monitor.settings:
+                monitor.update_settings(config.dms)
+            return False
+
+        dms = TaskComponent("dms", monitor.run, status=monitor.diagnostics,
+                            reconfigure=reconfigure_dms)
         return [*components, dms]
 
     async def _tick_loop(self) -> None:
@@ -284,8 +312,25 @@ def _uplink_component(uplink: Uplink) -> Component:
             await uplink.run()
 
     component = TaskComponent("uplink", work, critical=True, heartbeat=uplink.heartbeat,
-                              heartbeat_s=120.0, status=uplink.diagnostics)
+                              heartbeat_s=120.0, status=uplink.diagnostics,
+                              reconfigure=lambda config: uplink.reconfigure(config.cloud))
     return component
+
+
+def _rebuild(section: str, agent: Agent) -> Callable[[AgentConfig], Source | None]:
+    """A source's reconfigure: a new one when its ``[vehicle.<section>]`` changed."""
+
+    current = [getattr(agent.config.vehicle, section, None)]
+
+    def rebuild(config: AgentConfig) -> Source | None:
+        new = getattr(config.vehicle, section, None)
+        if new is None or new == current[0]:
+            return None
+        current[0] = new
+        built = build_sources(VehicleSettings.model_validate({section: new.model_dump()}))
+        return built[0] if built else None
+
+    return rebuild
 
 
 async def _main(config: AgentConfig, duration: float | None) -> None:

@@ -50,8 +50,11 @@ class Component(ABC):
     def status(self) -> dict[str, Any]:
         return {}
 
-    def reconfigure(self, config: AgentConfig) -> None:  # noqa: B027 (optional hook)
-        """Take a new settings snapshot (immutable); default: nothing to change."""
+    def reconfigure(self, config: AgentConfig) -> bool:
+        """Take a new settings snapshot (immutable, never changed in place). Return True when
+        the component must be restarted to apply it (the supervisor does that); default:
+        nothing of this component's changed."""
+        return False
 
 
 class TaskComponent(Component):
@@ -66,9 +69,11 @@ class TaskComponent(Component):
         heartbeat: Heartbeat | None = None,
         heartbeat_s: float | None = None,
         status: Callable[[], dict[str, Any]] | None = None,
+        reconfigure: Callable[[AgentConfig], bool] | None = None,
     ) -> None:
         super().__init__(name)
         self._work = work
+        self._reconfigure = reconfigure
         self.critical = critical
         self.heartbeat_s = heartbeat_s
         if heartbeat is not None:
@@ -82,6 +87,9 @@ class TaskComponent(Component):
     def status(self) -> dict[str, Any]:
         return self._status() if self._status is not None else {}
 
+    def reconfigure(self, config: AgentConfig) -> bool:
+        return self._reconfigure(config) if self._reconfigure is not None else False
+
 
 class SourceComponent(Component):
     """A vehicle source (GNSS, CAN, OBD, power, a camera) as a component.
@@ -93,9 +101,11 @@ class SourceComponent(Component):
 
     heartbeat_s = 10.0  # readers look at their stop flag at least every read timeout (≤ 1 s)
 
-    def __init__(self, source: Source, consumer: Emit) -> None:
+    def __init__(self, source: Source, consumer: Emit,
+                 rebuild: Callable[[AgentConfig], Source | None] | None = None) -> None:
         super().__init__(source.name)
         self.source = source
+        self._rebuild = rebuild
         self._heartbeat = source.heartbeat
         self._consumer = consumer
         self.readings = 0
@@ -127,3 +137,15 @@ class SourceComponent(Component):
     def status(self) -> dict[str, Any]:
         return {"readings": self.readings, "consumer_errors": self.consumer_errors,
                 **self.source.diagnostics()}
+
+    def reconfigure(self, config: AgentConfig) -> bool:
+        """A changed ``[vehicle.<name>]`` section: a new source from it, then a restart."""
+        if self._rebuild is None:
+            return False
+        source = self._rebuild(config)
+        if source is None:
+            return False
+        source.heartbeat.last = self.source.heartbeat.last
+        self.source = source
+        self._heartbeat = source.heartbeat
+        return True

@@ -43,6 +43,7 @@ class _Slot:
     crashes: int = 0
     started: float = 0.0  # monotonic start of the current attempt
     hang_detail: str = ""
+    restart_requested: bool = False
 
 
 class Supervisor:
@@ -98,6 +99,13 @@ class Supervisor:
         if waits:
             await asyncio.wait(waits, timeout=CANCEL_GRACE_S)
 
+    def restart(self, name: str) -> None:
+        """Restart a component now (new settings); not counted as a fault."""
+        slot = self._slots[name]
+        if slot.attempt is not None and not slot.attempt.done():
+            slot.restart_requested = True
+            slot.attempt.cancel()
+
     # --- keeping one component running ------------------------------------------------------
 
     async def _keep(self, slot: _Slot) -> None:
@@ -117,6 +125,10 @@ class Supervisor:
                 return
             if time.monotonic() - started >= STABLE_S:
                 delay = BACKOFF_MIN_S
+            if slot.restart_requested:  # reconfigured: at once, not a fault
+                slot.restart_requested = False
+                log.info("component %s restarting with new settings", c.name)
+                continue
             if attempt.cancelled():
                 if not slot.hung:  # cancelled from inside: treat as an exit
                     return

@@ -1,36 +1,36 @@
-"""The one place where each vehicle source's backend is chosen from config (python-can style)."""
+"""The one place where each vehicle source's backend is chosen from config (python-can style).
+
+A plain registry: section name → the module and class that builds it from its settings. Each
+class's ``from_settings`` returns ``None`` for ``backend = "none"``; importing lazily keeps a
+missing optional library (python-can, pyserial) from breaking the other sources.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Final
+
 from agent.sources.readings import Source
 from agent.sources.settings import VehicleSettings
+
+# [vehicle.<section>] -> (module, class)
+SOURCES: Final[dict[str, tuple[str, str]]] = {
+    "gnss": ("agent.sources.gnss.source", "GnssSerialSource"),
+    "can": ("agent.sources.can.source", "CanSource"),
+    "obd": ("agent.sources.obd.source", "ObdSource"),
+    "power": ("agent.sources.power", "PowerSource"),
+}
 
 
 def build_sources(settings: VehicleSettings) -> list[Source]:
     """Every configured source; a backend of ``"none"`` is left out."""
     sources: list[Source] = []
-    if settings.gnss.backend != "none":
-        from agent.sources.gnss.source import GnssSerialSource
-
-        gnss = GnssSerialSource.from_settings(settings.gnss)
-        if gnss is not None:
-            sources.append(gnss)
-    if settings.can.backend != "none":
-        from agent.sources.can.source import CanSource
-
-        can = CanSource.from_settings(settings.can)
-        if can is not None:
-            sources.append(can)
-    if settings.obd.backend != "none":
-        from agent.sources.obd.source import ObdSource
-
-        obd = ObdSource.from_settings(settings.obd)
-        if obd is not None:
-            sources.append(obd)
-    if settings.power.backend != "none":
-        from agent.sources.power import PowerSource
-
-        power = PowerSource.from_settings(settings.power)
-        if power is not None:
-            sources.append(power)
+    for section, (module, name) in SOURCES.items():
+        section_settings = getattr(settings, section)
+        if section_settings.backend == "none":
+            continue
+        cls = getattr(importlib.import_module(module), name)
+        source = cls.from_settings(section_settings)
+        if source is not None:
+            sources.append(source)
     return sources

@@ -116,6 +116,16 @@ class Uplink:
         return cls(config.cloud, outbox, **kwargs)
 
     # --- public surface ------------------------------------------------------------------------
+    def reconfigure(self, settings: CloudSettings) -> bool:
+        """New ``[cloud]`` settings; True when they differ (restart :meth:`run` to apply: it
+        closes the HTTP pool on the way out and the next run opens one with these)."""
+        if settings == self._settings:
+            return False
+        self._settings = settings
+        self._backoff.initial_s = settings.backoff_initial_s
+        self._backoff.max_s = settings.backoff_max_s
+        return True
+
     def notify(self) -> None:
         """New events are in the outbox: wake :meth:`run` now (call from the event loop)."""
         self._wakeup.set()
