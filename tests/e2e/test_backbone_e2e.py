@@ -34,10 +34,11 @@ from backbone_factory import (
 )
 
 from agent.events import Event, TelemetryEventType
+from agent.runtime.publisher import Publisher
 from agent.store.api import Attachment
 from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
-from agent.uplink import NotifyingSink, Uplink
+from agent.uplink import Uplink
 
 N_TELEMETRY = 300
 N_VISION = 30
@@ -97,7 +98,7 @@ async def test_events_and_files_arrive_exactly_once_through_fault_storms_and_a_r
         with Outbox(tmp_path / "outbox", IDENTITY) as outbox:
             uplink = Uplink(settings, outbox, poll_interval_s=0.5)
             async with OutboxWriter(outbox) as writer:
-                sink = NotifyingSink(writer, uplink.notify)
+                sink = Publisher(writer, uplink.notify)
                 await asyncio.to_thread(_storm, cloud.url, 1)
                 uplink_task = asyncio.create_task(uplink.run())
 
@@ -168,7 +169,7 @@ async def test_cloud_down_for_a_while_then_everything_goes(tmp_path: Path) -> No
         uplink = Uplink(settings, outbox, poll_interval_s=0.2)
         task = asyncio.create_task(uplink.run())
         async with OutboxWriter(outbox) as writer:
-            sink = NotifyingSink(writer, uplink.notify)
+            sink = Publisher(writer, uplink.notify)
             for e in events:
                 await sink.put(e)
         await wait_until(lambda: uplink.diagnostics()["retries"] >= 3, timeout_s=10)
