@@ -48,6 +48,8 @@ log = logging.getLogger("agent")
 
 TICK_S = 1.0  # time-driven rules (periodic tracking, debounces) run this often
 ODOMETER_SAVE_S = 30.0
+DMS_FRAME_FRESH_S = 2.0  # a driver-camera frame younger than this is waiting to be processed
+DMS_STALL_S = 5.0  # no pipeline result for this long while frames arrive: not keeping up
 
 
 class Agent:
@@ -239,8 +241,29 @@ class Agent:
                 monitor.update_settings(config.dms)
             return False
 
-        dms = TaskComponent("dms", monitor.run, status=monitor.diagnostics,
-                            reconfigure=reconfigure_dms)
+        driver_cam = cams[CameraId.DRIVER]
+
+        async def dms_work() -> None:
+            async def liveness() -> None:
+                # Alive = the pipeline keeps up with the frames there are; a face pipeline
+                # call that never returns while frames arrive leaves the heartbeat stale.
+                while True:
+                    await asyncio.sleep(1.0)
+                    frame = driver_cam.latest()
+                    idle = frame is None or time.time() - frame.t > DMS_FRAME_FRESH_S
+                    done = monitor.last_processed
+                    if idle or (done is not None and time.monotonic() - done < DMS_STALL_S):
+                        await dms.heartbeat.checkpoint()
+
+            live = asyncio.create_task(liveness(), name="dms-liveness")
+            try:
+                await monitor.run()
+            finally:
+                live.cancel()
+                await asyncio.gather(live, return_exceptions=True)
+
+        dms = TaskComponent("dms", dms_work, status=monitor.diagnostics,
+                            reconfigure=reconfigure_dms, heartbeat_s=DMS_STALL_S * 3)
         return [*components, dms]
 
     async def _tick_loop(self) -> None:

@@ -68,8 +68,13 @@ class DriverMonitor:
         return self.machine.settings
 
     def update_settings(self, settings: DmsSettings) -> None:
-        """Swap in a new settings object (fields changed in place apply by themselves)."""
+        """Swap in a new settings snapshot (a config order); applies from the next frame."""
         self.machine.settings = settings
+
+    @property
+    def last_processed(self) -> float | None:
+        """Monotonic time the last frame came back from the face pipeline."""
+        return self._times[-1] if self._times else None
 
     @property
     def fps(self) -> float:
