@@ -64,11 +64,16 @@ def test_an_order_result_and_its_event_commit_together(db: Database) -> None:
 def test_a_failing_transaction_stores_neither_the_row_nor_the_event(db: Database) -> None:
     outbox = Outbox(db, IDENTITY)
     before = outbox.stats()
-    with pytest.raises(Boom), db.transaction("record order result") as tx:
-        tx.execute("INSERT INTO order_journal (order_id, state) VALUES ('o1', 'done')")
-        outbox.append_in(tx, hardware(1))
-        outbox.append_in(tx, alarm(2))
-        raise Boom
+
+    def order_then_crash() -> None:
+        with db.transaction("record order result") as tx:
+            tx.execute("INSERT INTO order_journal (order_id, state) VALUES ('o1', 'done')")
+            outbox.append_in(tx, hardware(1))
+            outbox.append_in(tx, alarm(2))
+            raise Boom
+
+    with pytest.raises(Boom):
+        order_then_crash()
     assert _rows(db.path) == ([], [])
     after = outbox.stats()
     assert after.used_bytes == before.used_bytes  # in-memory counts follow only commits
@@ -82,10 +87,14 @@ def test_a_sqlite_failure_inside_the_transaction_rolls_both_back(db: Database) -
     outbox = Outbox(db, IDENTITY)
     with db.transaction("first") as tx:
         tx.execute("INSERT INTO order_journal (order_id, state) VALUES ('o1', 'running')")
-    with pytest.raises(StorageError, match="record order result"), \
-            db.transaction("record order result") as tx:
-        outbox.append_in(tx, hardware(1))
-        tx.execute("INSERT INTO order_journal (order_id, state) VALUES ('o1', 'dup')")
+
+    def event_then_duplicate_order() -> None:
+        with db.transaction("record order result") as tx:
+            outbox.append_in(tx, hardware(1))
+            tx.execute("INSERT INTO order_journal (order_id, state) VALUES ('o1', 'dup')")
+
+    with pytest.raises(StorageError, match="record order result"):
+        event_then_duplicate_order()
     assert _rows(db.path) == ([("o1", "running")], [])
 
 
