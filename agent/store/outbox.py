@@ -69,9 +69,6 @@ EVICTION_ORDER: Final[tuple[Priority, ...]] = (
 # On a full disk these lanes are still stored (they evict the lanes below them); the others
 # are refused until the disk has room again.
 STORED_WHEN_FULL: Final = frozenset({Priority.ALARM, Priority.HARDWARE})
-# What an event stored on a full disk evicts beyond its own size: room for page slack, and a
-# little free space back for the uplink's claims and acks.
-FULL_DISK_MARGIN: Final = 16 * 1024
 DEAD_LETTER_KEEP: Final = 1000  # newest kept; older ones pruned so they cannot fill the disk
 MAX_ERROR_CHARS: Final = 2000
 _EVICT_CHUNK: Final = 512
@@ -122,7 +119,7 @@ class _SummaryLog:
             self._unlogged[lane] = self._unlogged.get(lane, 0) + n
         now = time.monotonic()
         if self._unlogged and now - self._logged_at >= self._interval_s:
-            log.log(self._level, self._message, *args, self._unlogged)
+            log.log(self._level, self._message, self._unlogged, *args)
             self._unlogged = {}
             self._logged_at = now
 
@@ -179,7 +176,8 @@ class Outbox:
         self._refused: dict[int, int] = {}
         self._evictions_log = _SummaryLog(
             EVICTION_LOG_INTERVAL_S, logging.WARNING,
-            "outbox at its %d-byte cap: evicted %s (lane: count) since the last report")
+            "outbox: evicted %s (lane: count) since the last report (to stay under its "
+            "%d-byte cap, or for alarms and hardware events on a full disk)")
         self._refusals_log = _SummaryLog(
             REFUSAL_LOG_INTERVAL_S, logging.ERROR,
             "disk full: refused %s (lane: count) since the last report; alarms and hardware "
@@ -441,8 +439,10 @@ class Outbox:
         if make_room:
             least = max(event.priority for event, _ in entries)
             below = tuple(lane for lane in EVICTION_ORDER if lane > least)
-            need = 2 * added + FULL_DISK_MARGIN - freed.event_bytes - freed.file_bytes
-            more, _ = self._evict(tx, below, need)
+            # Exactly what they need: the new rows reuse the freed pages (measured: no page
+            # slack margin was needed), and a full disk is no reason to drop more positions;
+            # the uplink's acks are what free space for good.
+            more, _ = self._evict(tx, below, added - freed.event_bytes - freed.file_bytes)
             freed.merge(more)
             if freed.event_bytes + freed.file_bytes < added:
                 # Nothing left below them to evict: growing the database now would eat the
