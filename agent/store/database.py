@@ -25,8 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from agent.errors import StorageError
 from agent.store.api import DiskFullError, StorageFault
@@ -256,6 +255,32 @@ def file_bytes(db: Path) -> int:
     return total
 
 
+@contextmanager
+def closed_on_failure(close: Callable[[], None], what: str) -> Iterator[None]:
+    """For an opening sequence: on any failure call ``close``; an ``OSError`` is reported as
+    :class:`StorageError` ("``what``: ...")."""
+    try:
+        yield
+    except BaseException as exc:
+        close()
+        if isinstance(exc, OSError):
+            raise StorageError(f"{what}: {exc}") from exc
+        raise
+
+
+class Closing:
+    """``with thing:`` closes it at the end (the stores and the database share this)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Transaction:
     """An open ``BEGIN IMMEDIATE`` transaction of a :class:`Database` (see its ``transaction``).
 
@@ -297,7 +322,7 @@ class Transaction:
 FaultCallback = Callable[[StorageFault], None]
 
 
-class Database:
+class Database(Closing):
     """The agent's SQLite database: connection, lock, transactions, migrations, disk reserve.
 
     Blocking (disk, fsync): use it from a thread or an executor. Several stores share one
@@ -333,7 +358,7 @@ class Database:
         except OSError as exc:
             raise StorageError(f"cannot open the database in {data_dir}: {exc}") from exc
         self._reserve = Reserve(data_dir / RESERVE_NAME, self.budget.reserve_bytes)
-        try:
+        with closed_on_failure(self._close_quietly, f"cannot open the database in {data_dir}"):
             try:
                 self._conn = connect(self.path, schemas)
             except CorruptDatabaseError as exc:
@@ -346,12 +371,6 @@ class Database:
             self._conn.execute(f"PRAGMA journal_size_limit = {budget.journal_size_limit}")
             self.page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
             self.has_room()
-        except OSError as exc:
-            self._close_quietly()
-            raise StorageError(f"cannot open the database in {data_dir}: {exc}") from exc
-        except BaseException:
-            self._close_quietly()
-            raise
 
     @classmethod
     def from_settings(
@@ -493,17 +512,6 @@ class Database:
             except sqlite3.Error as exc:
                 log.warning("checkpoint at close failed: %s", exc)
             self._close_quietly()
-
-    def __enter__(self) -> Database:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _close_quietly(self) -> None:
         conn = getattr(self, "_conn", None)

@@ -25,7 +25,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
 from agent.errors import StorageError
@@ -42,9 +41,11 @@ from agent.store.api import (
 from agent.store.database import (
     DEFAULT_RESERVE_BYTES,
     RESERVE_NAME,
+    Closing,
     Database,
     FaultCallback,
     Transaction,
+    closed_on_failure,
 )
 from agent.store.migrations import OUTBOX_SCHEMA
 
@@ -131,7 +132,7 @@ def _count_lanes(events: Sequence[Event]) -> dict[int, int]:
     return out
 
 
-class Outbox:
+class Outbox(Closing):
     """The SQLite outbox (implements :class:`agent.store.api.OutboxQueue` and
     :class:`agent.store.api.OutboxReader`).
 
@@ -182,7 +183,7 @@ class Outbox:
             REFUSAL_LOG_INTERVAL_S, logging.ERROR,
             "disk full: refused %s (lane: count) since the last report; alarms and hardware "
             "events are still stored")  # fmt: skip
-        try:
+        with closed_on_failure(self._close_db, f"cannot open the outbox in {self._dir}"):
             db.migrate(OUTBOX_SCHEMA)
             if db.quarantined_at_open:
                 self._continue_sequence(database.salvage_next_seq(db.quarantined_at_open[0]))
@@ -192,12 +193,6 @@ class Outbox:
             if orphans:
                 log.info("removed %d orphaned outbox file(s) left by an interrupted write", orphans)
             self._enforce_cap_now()
-        except OSError as exc:
-            self._close_db()
-            raise StorageError(f"cannot open the outbox in {self._dir}: {exc}") from exc
-        except BaseException:
-            self._close_db()
-            raise
 
     @classmethod
     def from_settings(
@@ -243,17 +238,6 @@ class Outbox:
             self._closed = True
             if self._owns_db:
                 self._db.close()
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _close_db(self) -> None:
         self._closed = True
@@ -838,7 +822,7 @@ def open_read_only(data_dir: Path) -> sqlite3.Connection:
     return conn
 
 
-class ReadOnlyOutbox:
+class ReadOnlyOutbox(Closing):
     """:class:`agent.store.api.OutboxReader` over a read-only connection: safe while the agent
     runs (WAL readers never block the writer), changes nothing (rows in flight stay in
     flight). For diagnostics and the technician CLI when the agent is not asked directly."""
@@ -858,9 +842,3 @@ class ReadOnlyOutbox:
 
     def close(self) -> None:
         self._conn.close()
-
-    def __enter__(self) -> ReadOnlyOutbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
