@@ -37,7 +37,7 @@ from agent.runtime.supervisor import Supervisor
 from agent.sources.factory import build_sources
 from agent.sources.readings import Reading, Source, SourceHealth
 from agent.sources.settings import VehicleSettings
-from agent.store.api import Attachment
+from agent.store.api import Attachment, StorageFault
 from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
 from agent.uplink.uplink import Uplink
@@ -79,13 +79,23 @@ class Agent:
         self.monitor: Any = None  # agent.dms.monitor.DriverMonitor when vision is enabled
         self.cameras: dict[str, Any] = {}  # camera id -> agent.vision.camera.Camera
         self.producers: list[str] = []  # components stopped first at shutdown
+        self._early: list[Event] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- producing events ------------------------------------------------------------------
 
     def publish(self, events: Sequence[Event], attachments: Sequence[Attachment] = ()) -> None:
         """Queue events for durable storage, in order, without blocking the caller."""
-        assert self.publisher is not None, "publish() before run()"
+        if self.publisher is None:  # a storage fault while the outbox opens: kept for later
+            self._early.extend(events)
+            return
         self.publisher.publish(events, attachments)
+
+    def _storage_fault(self, fault: StorageFault) -> None:
+        """From the writer thread, once per episode (disk full): hand over to the loop."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.hardware, HardwareEventType.STORAGE_FAULT,
+                                        f"{fault.kind}: {fault.detail}")
 
     def on_reading(self, reading: Reading) -> None:
         events = self.engine.step(reading)
@@ -156,13 +166,16 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
-        self.outbox = await asyncio.to_thread(Outbox.from_settings, cfg.storage, self.identity)
+        self._loop = asyncio.get_running_loop()
+        self.outbox = await asyncio.to_thread(Outbox.from_settings, cfg.storage, self.identity,
+                                              on_storage_fault=self._storage_fault)
         self.writer = OutboxWriter.from_settings(self.outbox, cfg.storage)
         self.writer.start()
         try:
             self._build()
             version = f"edge-agent {self.identity.firmware_version}"
             self.publish(self.engine.boot(time.time(), details=version))
+            self.publish(self._early)
             for path in self.outbox.quarantined_at_open:
                 self.hardware(HardwareEventType.STORAGE_FAULT,
                               f"corrupt database moved aside: {path}")

@@ -17,7 +17,7 @@ from agent.config import AgentConfig, load_config
 from agent.events import Priority
 from agent.store import database
 from agent.store.api import DeadLetter, OutboxStats
-from agent.store.outbox import RESERVE_NAME, open_read_only, read_dead_letters, read_stats
+from agent.store.outbox import ReadOnlyOutbox
 
 DEAD_LETTERS_SHOWN = 50
 
@@ -44,14 +44,9 @@ def read_outbox(cfg: AgentConfig) -> dict[str, Any]:
 
 def _read(cfg: AgentConfig) -> tuple[Path, OutboxStats, list[DeadLetter]]:
     data_dir = cfg.storage.data_dir
-    conn = open_read_only(data_dir)
-    try:
-        stats = read_stats(conn, data_dir, max_bytes=cfg.storage.max_bytes)
-        letters = read_dead_letters(conn, DEAD_LETTERS_SHOWN)
-    finally:
-        conn.close()
-    # The agent lends its disk reserve out when the disk fills (see docs/outbox.md).
-    stats = dataclasses.replace(stats, disk_full=not (data_dir / RESERVE_NAME).exists())
+    with ReadOnlyOutbox(data_dir, max_bytes=cfg.storage.max_bytes) as outbox:
+        stats = outbox.stats()
+        letters = outbox.dead_letters(DEAD_LETTERS_SHOWN)
     return data_dir / database.DB_NAME, stats, letters
 
 
@@ -60,6 +55,8 @@ def stats_doc(stats: OutboxStats) -> dict[str, Any]:
     doc = dataclasses.asdict(stats)
     doc["pending"] = {_lane(p): n for p, n in sorted(stats.pending.items())}
     doc["evicted"] = {_lane(p): n for p, n in sorted(stats.evicted.items())}
+    doc["refused"] = {_lane(p): n for p, n in sorted(stats.refused.items())}
+    doc["oldest_pending_ms"] = {_lane(p): n for p, n in sorted(stats.oldest_pending_ms.items())}
     doc["quarantined"] = list(stats.quarantined)
     return doc
 
@@ -74,10 +71,13 @@ def _as_json(db: Path, stats: OutboxStats, letters: list[DeadLetter]) -> dict[st
 def render(db: Path, stats: OutboxStats, letters: list[DeadLetter]) -> str:
     """The human-readable report (one screen)."""
     out = [f"outbox         {db}", f"next sequence  {stats.next_sequence}", ""]
-    out.append(f"{'lane':<14}{'pending':>10}{'evicted':>10}")
+    now_ms = time.time_ns() // 1_000_000
+    out.append(f"{'lane':<14}{'pending':>10}{'evicted':>10}  oldest pending")
     for lane in Priority:
+        oldest = stats.oldest_pending_ms.get(lane)
+        age = "" if oldest is None else f"  {_age(now_ms - oldest)}"
         out.append(f"{_lane(lane):<14}{stats.pending.get(lane, 0):>10}"
-                   f"{stats.evicted.get(lane, 0):>10}")
+                   f"{stats.evicted.get(lane, 0):>10}{age}")
     out.append(f"{'in flight':<14}{stats.in_flight:>10}")
     out.append("")
     share = 100.0 * stats.used_bytes / stats.max_bytes if stats.max_bytes else 0.0
@@ -114,3 +114,14 @@ def _size(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
+
+
+def _age(ms: int) -> str:
+    s = max(0, ms) // 1000
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    if s < 2 * 86400:
+        return f"{s // 3600} h"
+    return f"{s // 86400} d"

@@ -20,6 +20,19 @@ class DiskFullError(StorageError):
 
 
 @dataclass(frozen=True, slots=True)
+class StorageFault:
+    """A storage fault the runtime should report as hardware event STORAGE_FAULT (11).
+
+    Given to the ``on_storage_fault`` callback of :class:`agent.store.database.Database` (or
+    :class:`agent.store.outbox.Outbox`) once per episode, not once per refused event.
+    """
+
+    kind: str  # "disk_full": the data partition filled (the episode ends when space is back)
+    detail: str  # one line for the event's details
+    episode: int  # 1, 2, ... disk-full episodes since the database was opened
+
+
+@dataclass(frozen=True, slots=True)
 class Attachment:
     """Bytes (or a file to move in) to upload before the event; ``ref.filename`` is the key.
 
@@ -67,7 +80,11 @@ class OutboxStats:
     max_bytes: int = 0  # the cap
     over_cap: bool = False  # only alarms (and rows in flight) left and still above the cap
     recovered_in_flight: int = 0  # rows found in flight at open (crash) and made pending again
-    disk_full: bool = False  # the disk filled: new events refused, the uplink can still drain
+    disk_full: bool = False  # the disk filled: lower lanes refused, the uplink can still drain
+    disk_full_episodes: int = 0  # disk-full episodes since the database was opened
+    refused: dict[int, int] = field(default_factory=dict)  # per lane, on a full disk, since open
+    # per lane: when its oldest pending event was stored (epoch ms); age = now - this
+    oldest_pending_ms: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +99,21 @@ class DeadLetter:
     error: str
 
 
-class OutboxReader(Protocol):
-    """What the uplink needs. All calls are blocking: run them in an executor."""
+class OutboxQueue(Protocol):
+    """What the uplink needs: take events, settle them. Blocking: run them in an executor."""
 
     def claim(self, limit: int) -> Sequence[StoredEvent]: ...
     def mark_file_uploaded(self, file_id: int) -> None: ...
     def ack(self, row_ids: Sequence[int]) -> None: ...
     def release(self, row_ids: Sequence[int]) -> None: ...
     def dead_letter(self, row_id: int, error: str) -> None: ...
+
+
+class OutboxReader(Protocol):
+    """Read-only views (status, diagnostics): changes nothing. Blocking."""
+
     def stats(self) -> OutboxStats: ...
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
 
 class EventSink(Protocol):

@@ -91,19 +91,21 @@ def stage(dest: Path, data: bytes | Path) -> StagedFile:
     try:
         ensure_dir(dest.parent)
         if isinstance(data, bytes):
-            _write_new(dest, data)
-            staged = StagedFile(dest, len(data))
-        else:
-            staged = _move_in(dest, data)
+            write_atomic(dest, data)
+            return StagedFile(dest, len(data))
+        staged = _move_in(dest, data)
         fsync_dir(dest.parent)
         return staged
     except OSError as exc:
         raise _storage_error(exc, f"cannot store file {dest.name}") from exc
 
 
-def _write_new(dest: Path, data: bytes) -> None:
+def write_atomic(dest: Path, data: bytes, *, mode: int = FILE_MODE) -> None:
+    """Replace ``dest`` with ``data`` crash-safely: a temporary file in the same directory,
+    fsync, rename over ``dest``, fsync of the directory. After a power cut ``dest`` holds the
+    old or the new bytes, never a torn file. Raises :class:`OSError`."""
     tmp = dest.with_name(f"{dest.name}{TMP_MARK}{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         view = memoryview(data)
         while view:
@@ -115,7 +117,12 @@ def _write_new(dest: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
-    os.replace(tmp, dest)
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(dest.parent)
 
 
 def _move_in(dest: Path, src: Path) -> StagedFile:
@@ -190,29 +197,28 @@ def _storage_error(exc: OSError, what: str) -> StorageError:
 
 
 class Reserve:
-    """A file holding ``size`` bytes of disk for the day the disk fills (see the outbox)."""
+    """A file holding ``size`` bytes of disk for the day the disk fills.
+
+    Mechanism only: :class:`agent.store.database.Database` decides when to lend it out
+    (:meth:`release`) and when to take it back (:meth:`create`).
+    """
 
     def __init__(self, path: Path, size: int) -> None:
         self.path = path
         self.size = size
-        self.released = False
 
-    def ensure(self) -> bool:
-        """Make sure the reserve is in place; False if the disk has no room for it yet."""
+    def present(self) -> bool:
         if self.size <= 0:
             return True
-        if not self.released:
-            try:
-                if self.path.stat().st_size >= self.size:
-                    return True
-            except FileNotFoundError:
-                pass
-        else:
-            # Hysteresis: take the reserve back only if as much again stays free after it,
-            # or the first write would fill the disk and lend it out again.
-            st = os.statvfs(self.path.parent)
-            if st.f_bavail * st.f_frsize < 2 * self.size:
-                return False
+        try:
+            return self.path.stat().st_size >= self.size
+        except FileNotFoundError:
+            return False
+
+    def create(self) -> bool:
+        """Allocate the reserve; False (and nothing left behind) if the disk has no room."""
+        if self.size <= 0:
+            return True
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
             try:
@@ -223,19 +229,13 @@ class Reserve:
         except OSError as exc:
             self.path.unlink(missing_ok=True)
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                raise _storage_error(exc, "cannot create the outbox disk reserve") from exc
-            if not self.released:
-                log.error("disk full: no room for the %d-byte outbox reserve", self.size)
-                self.released = True
+                raise _storage_error(exc, "cannot create the disk reserve") from exc
             return False
-        if self.released:
-            log.warning("outbox: disk space is back; reserve restored, accepting events again")
-        self.released = False
         return True
 
-    def release(self, why: str) -> None:
-        if self.released or self.size <= 0:
-            return
-        self.released = True
+    def release(self) -> None:
         self.path.unlink(missing_ok=True)
-        log.error("%s; released the %d-byte reserve so the uplink can drain", why, self.size)
+
+    def free_bytes(self) -> int:
+        st = os.statvfs(self.path.parent)
+        return st.f_bavail * st.f_frsize

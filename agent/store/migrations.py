@@ -1,17 +1,39 @@
-"""Schema of the outbox database, as an ordered list of migrations.
+"""Schemas of the stores that share the database, each an ordered list of migrations.
 
-``PRAGMA user_version`` holds how many migrations have been applied. A migration is applied
-inside the same ``BEGIN IMMEDIATE`` transaction that bumps ``user_version``, so a power cut
-leaves the database either before or after it, never half-way. Append new migrations; never
-edit one that has shipped.
+A :class:`Schema` belongs to one store (the outbox here; the order journal registers its own
+through :meth:`agent.store.database.Database.migrate`). Each records how many of its migrations
+have been applied: the outbox in ``PRAGMA user_version`` (where it has lived since the first
+release), every other schema in a row of ``schema_versions``. A migration is applied inside the
+same ``BEGIN IMMEDIATE`` transaction that bumps its version, so a power cut leaves the database
+either before or after it, never half-way. Append new migrations; never edit one that has
+shipped.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from typing import Final
 
 from agent.errors import StorageError
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """One store's tables: ``migrations[i]`` is the SQL script taking it from version i to i+1.
+
+    ``in_user_version``: the version lives in ``PRAGMA user_version`` (the outbox only: one
+    schema can own it); otherwise in ``schema_versions`` under ``name``.
+    """
+
+    name: str
+    migrations: tuple[str, ...]
+    in_user_version: bool = False
+
+    @property
+    def version(self) -> int:
+        return len(self.migrations)
+
 
 # Each entry is one SQL script (several statements), run in order.
 MIGRATIONS: Final[tuple[str, ...]] = (
@@ -69,31 +91,53 @@ MIGRATIONS: Final[tuple[str, ...]] = (
 )
 
 SCHEMA_VERSION: Final[int] = len(MIGRATIONS)
+OUTBOX_SCHEMA: Final = Schema("outbox", MIGRATIONS, in_user_version=True)
+
+_VERSIONS_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS schema_versions ("
+    " name TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID"
+)
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute("PRAGMA user_version").fetchone()
-    return int(row[0])
+def schema_version(conn: sqlite3.Connection, schema: Schema = OUTBOX_SCHEMA) -> int:
+    if schema.in_user_version:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_versions'"
+    ).fetchone()
+    if exists is None:
+        return 0
+    row = conn.execute("SELECT version FROM schema_versions WHERE name = ?",
+                       (schema.name,)).fetchone()  # fmt: skip
+    return int(row[0]) if row else 0
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to :data:`SCHEMA_VERSION`; return the version found before.
+def migrate(conn: sqlite3.Connection, schema: Schema = OUTBOX_SCHEMA) -> int:
+    """Bring ``schema`` up to its latest version; return the version found before.
 
-    ``conn`` must be in autocommit mode (``isolation_level=None``). A database newer than this
-    code (a downgrade) is refused rather than guessed at.
+    ``conn`` must be in autocommit mode (``isolation_level=None``) and outside a transaction.
+    A database newer than this code (a downgrade) is refused rather than guessed at.
     """
-    found = schema_version(conn)
-    if found > SCHEMA_VERSION:
+    found = schema_version(conn, schema)
+    if found > schema.version:
         raise StorageError(
-            f"outbox schema version {found} is newer than this agent's {SCHEMA_VERSION}"
+            f"{schema.name} schema version {found} is newer than this agent's {schema.version}"
             " (downgrade?); refusing to touch it"
         )
-    for version in range(found, SCHEMA_VERSION):
+    for version in range(found, schema.version):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(MIGRATIONS[version]):
+            for statement in _statements(schema.migrations[version]):
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version + 1}")
+            if schema.in_user_version:
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+            else:
+                conn.execute(_VERSIONS_TABLE)
+                conn.execute(
+                    "INSERT INTO schema_versions (name, version) VALUES (?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+                    (schema.name, version + 1),
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

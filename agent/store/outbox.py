@@ -1,8 +1,9 @@
 """The durable outbox: events (and their files) waiting for the uplink, in one SQLite file.
 
 - WAL + ``synchronous=FULL``: a commit is on disk when it returns (ignition off is a power cut).
-- One connection, autocommit, explicit ``BEGIN IMMEDIATE``; a lock serialises the threads
-  (the group-commit writer, the uplink's executor calls).
+- The connection, lock and transactions belong to :class:`agent.store.database.Database`, which
+  other stores (the order journal) share: :meth:`Outbox.append_in` stores an event inside a
+  caller's transaction, so an order's result and its event commit together.
 - Priority lanes (:class:`agent.events.Priority`): lower drains first, FIFO inside a lane.
 - ``claim`` marks rows in flight atomically (``UPDATE … RETURNING``); ``ack`` deletes them with
   their files; ``release`` hands them back; rows still in flight at open (a crash) are pending
@@ -10,7 +11,8 @@
 - ``sequenceNumber`` comes from a persisted counter, assigned and baked into the stored JSON in
   the transaction that stores the event.
 - A byte cap evicts pending rows lane by lane in :data:`EVICTION_ORDER`, oldest first; alarms
-  are never evicted. See docs/outbox.md.
+  are never evicted. On a full disk, alarms and hardware events evict the lower lanes to make
+  room; the other lanes are refused until space is back. See docs/outbox.md.
 """
 
 from __future__ import annotations
@@ -20,11 +22,9 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
 from agent.errors import StorageError
@@ -38,9 +38,21 @@ from agent.store.api import (
     StoredEvent,
     StoredFile,
 )
+from agent.store.database import (
+    DEFAULT_RESERVE_BYTES,
+    RESERVE_NAME,
+    Closing,
+    Database,
+    FaultCallback,
+    Transaction,
+    closed_on_failure,
+)
+from agent.store.migrations import OUTBOX_SCHEMA
 
 if TYPE_CHECKING:
     from agent.config import StorageSettings
+
+__all__ = ["DEFAULT_RESERVE_BYTES", "EVICTION_ORDER", "RESERVE_NAME", "Outbox", "ReadOnlyOutbox"]
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +67,14 @@ EVICTION_ORDER: Final[tuple[Priority, ...]] = (
     Priority.VISION,
     Priority.HARDWARE,
 )
+# On a full disk these lanes are still stored (they evict the lanes below them); the others
+# are refused until the disk has room again.
+STORED_WHEN_FULL: Final = frozenset({Priority.ALARM, Priority.HARDWARE})
 DEAD_LETTER_KEEP: Final = 1000  # newest kept; older ones pruned so they cannot fill the disk
 MAX_ERROR_CHARS: Final = 2000
 _EVICT_CHUNK: Final = 512
-# Space set aside on the filesystem: released when the disk fills so the uplink can still
-# claim and ack (every write, a delete too, needs room in the WAL); new events are refused
-# until it can be put back.
-RESERVE_NAME: Final = "outbox.reserve"
-DEFAULT_RESERVE_BYTES: Final = 8 * 1024 * 1024  # > the WAL at auto-checkpoint (~4 MiB)
 EVICTION_LOG_INTERVAL_S: Final = 60.0  # a full outbox evicts at every commit: log a summary
+REFUSAL_LOG_INTERVAL_S: Final = 60.0  # a full disk refuses every event: log a summary
 
 AttachmentsFor = tuple[Event, Sequence[Attachment]]
 _Staged = list[tuple[Attachment, files.StagedFile]]
@@ -94,8 +105,40 @@ class _Freed:
             self.evicted[lane] = self.evicted.get(lane, 0) + n
 
 
-class Outbox:
-    """The SQLite outbox (implements :class:`agent.store.api.OutboxReader`).
+class _SummaryLog:
+    """Counts per lane, logged as one line at most once per ``interval_s``."""
+
+    def __init__(self, interval_s: float, level: int, message: str) -> None:
+        self._interval_s = interval_s
+        self._level = level
+        self._message = message
+        self._unlogged: dict[int, int] = {}
+        self._logged_at = -interval_s
+
+    def add(self, lanes: dict[int, int], *args: object) -> None:
+        for lane, n in lanes.items():
+            self._unlogged[lane] = self._unlogged.get(lane, 0) + n
+        now = time.monotonic()
+        if self._unlogged and now - self._logged_at >= self._interval_s:
+            log.log(self._level, self._message, self._unlogged, *args)
+            self._unlogged = {}
+            self._logged_at = now
+
+
+def _count_lanes(events: Sequence[Event]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for e in events:
+        out[int(e.priority)] = out.get(int(e.priority), 0) + 1
+    return out
+
+
+class Outbox(Closing):
+    """The SQLite outbox (implements :class:`agent.store.api.OutboxQueue` and
+    :class:`agent.store.api.OutboxReader`).
+
+    ``db``: a shared :class:`Database` (its creator closes it, after the outbox), or a data
+    directory, for which the outbox opens and owns its own (``reserve_bytes`` and
+    ``on_storage_fault`` are that database's; with a shared one they are its creator's).
 
     Every method blocks (disk, fsync): call from a thread or an executor, never on the loop.
     Construct, use, then :meth:`close` (or use as a context manager).
@@ -103,101 +146,103 @@ class Outbox:
 
     def __init__(
         self,
-        data_dir: Path,
+        db: Database | Path,
         identity: DeviceIdentity,
         *,
         max_bytes: int = 512 * 1024 * 1024,
-        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+        reserve_bytes: int | None = None,
+        on_storage_fault: FaultCallback | None = None,
     ) -> None:
-        self._dir = data_dir
-        self._reserve = files.Reserve(data_dir / RESERVE_NAME, reserve_bytes)
-        self._db = data_dir / database.DB_NAME
-        self._files = data_dir / database.FILES_DIR
+        if isinstance(db, Database):
+            if reserve_bytes is not None or on_storage_fault is not None:
+                raise ValueError("reserve_bytes and on_storage_fault belong to the shared Database")
+            self._owns_db = False
+        else:
+            db = Database(
+                db,
+                reserve_bytes=DEFAULT_RESERVE_BYTES if reserve_bytes is None else reserve_bytes,
+                on_storage_fault=on_storage_fault,
+            )
+            self._owns_db = True
+        self._db = db
+        self._dir = db.data_dir
+        self._files = db.files_dir
         self._identity = identity
         self._max_bytes = max_bytes
-        self._lock = threading.RLock()
-        self._next_seq = 0
         self._event_bytes = 0
         self._files_bytes = 0
         self._dead_bytes = 0
         self._over_cap = False
-        self._evicted_unlogged: dict[int, int] = {}
-        self._evicted_logged_at = -EVICTION_LOG_INTERVAL_S
-        self._lock_fd: int | None = None
-        try:
-            database.prepare_dir(data_dir)
-            self._lock_fd = database.acquire_lock(data_dir)
-        except OSError as exc:
-            raise StorageError(f"cannot open the outbox in {data_dir}: {exc}") from exc
-        try:
-            self._quarantined_now: tuple[Path, ...] = ()
-            try:
-                self._conn = database.connect(self._db)
-            except database.CorruptDatabaseError as exc:
-                moved = database.quarantine(data_dir, str(exc))
-                self._quarantined_now = (moved,)
-                database.prepare_dir(data_dir)
-                self._conn = database.connect(self._db)
-                self._continue_sequence(database.salvage_next_seq(moved))
-            self._page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
+        self._closed = False
+        self._refused: dict[int, int] = {}
+        self._evictions_log = _SummaryLog(
+            EVICTION_LOG_INTERVAL_S, logging.WARNING,
+            "outbox: evicted %s (lane: count) since the last report (to stay under its "
+            "%d-byte cap, or for alarms and hardware events on a full disk)")
+        self._refusals_log = _SummaryLog(
+            REFUSAL_LOG_INTERVAL_S, logging.ERROR,
+            "disk full: refused %s (lane: count) since the last report; alarms and hardware "
+            "events are still stored")  # fmt: skip
+        with closed_on_failure(self._close_db, f"cannot open the outbox in {self._dir}"):
+            db.migrate(OUTBOX_SCHEMA)
+            if db.quarantined_at_open:
+                self._continue_sequence(database.salvage_next_seq(db.quarantined_at_open[0]))
             self._recovered = self._recover()
             self._load_counters()
             orphans = files.sweep_orphans(self._files, self._referenced_paths())
             if orphans:
                 log.info("removed %d orphaned outbox file(s) left by an interrupted write", orphans)
             self._enforce_cap_now()
-            self._reserve.ensure()
-        except OSError as exc:
-            self._close_quietly()
-            raise StorageError(f"cannot open the outbox in {data_dir}: {exc}") from exc
-        except BaseException:
-            self._close_quietly()
-            raise
 
     @classmethod
-    def from_settings(cls, storage: StorageSettings, identity: DeviceIdentity) -> Outbox:
-        return cls(storage.data_dir, identity, max_bytes=storage.max_bytes)
+    def from_settings(
+        cls,
+        storage: StorageSettings,
+        identity: DeviceIdentity,
+        *,
+        db: Database | None = None,
+        on_storage_fault: FaultCallback | None = None,
+    ) -> Outbox:
+        """The outbox of ``storage``: in the shared ``db`` if given, else in its own."""
+        if db is not None:
+            return cls(db, identity, max_bytes=storage.max_bytes)
+        return cls(storage.data_dir, identity, max_bytes=storage.max_bytes,
+                   on_storage_fault=on_storage_fault)  # fmt: skip
 
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
     def path(self) -> Path:
+        return self._db.path
+
+    @property
+    def database(self) -> Database:
         return self._db
 
     @property
     def quarantined_at_open(self) -> tuple[Path, ...]:
         """Corrupt databases moved aside by *this* open: raise a storage-fault event for each."""
-        return self._quarantined_now
+        return self._db.quarantined_at_open
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self._db.connection
+
+    @property
+    def _lock(self) -> threading.RLock:
+        return self._db.lock
 
     def close(self) -> None:
+        """Stop using the database; close it too if the outbox opened it."""
         with self._lock:
-            if self._lock_fd is None:
-                return
-            try:
-                # Fold the WAL back so a clean stop leaves one self-contained file.
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            except sqlite3.Error as exc:
-                log.warning("outbox checkpoint at close failed: %s", exc)
-            self._close_quietly()
+            self._closed = True
+            if self._owns_db:
+                self._db.close()
 
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _close_quietly(self) -> None:
-        conn = getattr(self, "_conn", None)
-        if conn is not None:
-            conn.close()
-        if self._lock_fd is not None:
-            database.release_lock(self._lock_fd)
-            self._lock_fd = None
+    def _close_db(self) -> None:
+        self._closed = True
+        if self._owns_db:
+            self._db._close_quietly()
 
     # -- producers -------------------------------------------------------------------------
 
@@ -221,32 +266,109 @@ class Outbox:
         """Store many events in ONE transaction (the group commit).
 
         Returns, per item, its sequence number, or the :class:`StorageError` that refused that
-        item alone (e.g. a bad file key). A failure of the transaction itself (disk full) raises
-        and stores none of them; nothing committed earlier is touched.
+        item alone (e.g. a bad file key; :class:`DiskFullError` for a lower lane on a full
+        disk). A failure of the transaction itself raises and stores none of them; nothing
+        committed earlier is touched. If the disk fills during this very batch, its alarms and
+        hardware events are tried once more, making room for them.
         """
-        results: list[int | StorageError] = []
+        self._check_open()
+        results: list[int | StorageError] = [-1] * len(items)
+        full = not self._db.has_room()
         accepted: list[tuple[int, Event, _Staged]] = []
-        self._check_room()
+        refused: list[Event] = []
         for i, (event, attachments) in enumerate(items):
+            if full and event.priority not in STORED_WHEN_FULL:
+                results[i] = self._refusal()
+                refused.append(event)
+                continue
             try:
                 staged = self._stage(attachments)
             except DiskFullError as exc:
-                self._disk_full(exc)
-                results.append(exc)
+                self._db.enter_disk_full(str(exc))
+                results[i] = exc
+                refused.append(event)
                 continue
             except StorageError as exc:
-                results.append(exc)
+                results[i] = exc
                 continue
-            results.append(-1)
             accepted.append((i, event, staged))
-        if not accepted:
-            return results
         try:
-            outcomes = self._commit_appends([(event, staged) for _, event, staged in accepted])
+            if accepted:
+                try:
+                    self._store(accepted, results, make_room=full)
+                except DiskFullError:
+                    if full or not any(e.priority in STORED_WHEN_FULL for _, e, _ in accepted):
+                        raise
+                    # The disk filled during this batch (the reserve is lent out now): store
+                    # what must not be lost, refuse the rest.
+                    keep = [a for a in accepted if a[1].priority in STORED_WHEN_FULL]
+                    for i, event, staged in accepted:
+                        if event.priority not in STORED_WHEN_FULL:
+                            _undo(staged)
+                            results[i] = self._refusal()
+                            refused.append(event)
+                    accepted = keep
+                    self._store(accepted, results, make_room=True)
+        except DiskFullError:
+            self._note_refused(refused + [e for _, e, _ in accepted])
+            raise
+        self._note_refused(refused)
+        return results
+
+    def append_in(self, tx: Transaction, event: Event) -> int:
+        """Store ``event`` inside the caller's transaction on this outbox's database; return
+        its sequence number. It commits (or rolls back) with everything else in ``tx``:
+
+            with db.transaction("record the order result") as tx:
+                tx.execute("UPDATE order_journal SET state = 'done' WHERE id = ?", (oid,))
+                outbox.append_in(tx, result_event)
+
+        No attachments (files are staged outside transactions). On a full disk a lower-lane
+        event raises :class:`DiskFullError` (rolling the caller's transaction back).
+        """
+        self._check_open()
+        if tx.database is not self._db or not tx.active:
+            raise StorageError("append_in needs an open transaction of the outbox's database")
+        full = self._db.disk_full
+        if full and event.priority not in STORED_WHEN_FULL:
+            self._note_refused([event])
+            raise self._refusal()
+        (outcome,) = self._insert(tx, [(event, [])], make_room=full)
+        if isinstance(outcome, StorageError):
+            raise outcome
+        return outcome
+
+    def _refusal(self) -> DiskFullError:
+        return DiskFullError(
+            "disk full: the outbox refuses this event until space frees (alarms and hardware "
+            f"events are still stored; the rest waits for {self._db.budget.resume_free_bytes} "
+            "bytes free)"
+        )
+
+    def _note_refused(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        lanes = _count_lanes(events)
+        with self._lock:
+            for lane, n in lanes.items():
+                self._refused[lane] = self._refused.get(lane, 0) + n
+            self._refusals_log.add(lanes)
+
+    def _store(
+        self,
+        accepted: list[tuple[int, Event, _Staged]],
+        results: list[int | StorageError],
+        *,
+        make_room: bool,
+    ) -> None:
+        """Commit the accepted items in one transaction; their files follow the outcome."""
+        entries = [(event, staged) for _, event, staged in accepted]
+        try:
+            with self._db.transaction("cannot store events") as tx:
+                outcomes = self._insert(tx, entries, make_room=make_room)
         except BaseException:
             for _, _, staged in accepted:
-                for _, s in staged:
-                    s.undo()
+                _undo(staged)
             raise
         for (i, _, staged), outcome in zip(accepted, outcomes, strict=True):
             results[i] = outcome
@@ -255,7 +377,6 @@ class Outbox:
                     s.committed()
                 else:
                     s.undo()
-        return results
 
     def _stage(self, attachments: Sequence[Attachment]) -> _Staged:
         """Write an event's files durably (outside the lock: fsyncs must not stall claims)."""
@@ -265,67 +386,76 @@ class Outbox:
                 dest = files.location(self._files, str(att.ref.bucket), att.ref.filename)
                 done.append((att, files.stage(dest, att.data)))
         except BaseException:
-            for _, s in done:
-                s.undo()
+            _undo(done)
             raise
         return done
 
-    def _commit_appends(
-        self, all_entries: Sequence[tuple[Event, _Staged]]
+    def _insert(
+        self, tx: Transaction, all_entries: Sequence[tuple[Event, _Staged]], *, make_room: bool
     ) -> list[int | StorageError]:
-        """Per entry, its sequence number or why it alone was refused (cannot be encoded)."""
-        with self._lock:
-            self._check_open()
-            now = _now_ms()
-            seq = self._next_seq
-            outcomes: list[int | StorageError] = []
-            entries: list[tuple[Event, _Staged]] = []
-            rows: list[tuple[str, int, int, int, bytes]] = []
-            added_events = 0
-            for event, staged in all_entries:
-                try:
-                    envelope = _dumps(to_envelope(event, self._identity, seq))
-                except (TypeError, ValueError) as exc:  # a producer's bug: refuse it alone
-                    outcomes.append(StorageError(f"event {event.ulid} cannot be encoded: {exc}"))
-                    continue
-                rows.append((event.ulid, seq, int(event.priority), now, envelope))
-                outcomes.append(seq)
-                entries.append((event, staged))
-                added_events += len(envelope) + ROW_OVERHEAD
-                seq = (seq + 1) % SEQ_MODULUS
-            if not entries:
-                return outcomes
-            added_files = sum(s.size for _, staged in entries for _, s in staged)
-            with self._transaction("cannot store events") as conn:
-                # Make room first so the new rows reuse the freed pages: the file then stays
-                # near the cap instead of cap + one batch.
-                freed, over = self._make_room(conn, self._used() + added_events + added_files)
-                start = 0
-                for k, (_, staged) in enumerate(entries):
-                    if not staged:
-                        continue
-                    if start < k:
-                        conn.executemany(_INSERT_EVENT, rows[start:k])
-                    event_id = conn.execute(_INSERT_EVENT, rows[k]).lastrowid
-                    conn.executemany(
-                        "INSERT INTO files (event_id, bucket, key, content_type, size)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        [(event_id, str(a.ref.bucket), a.ref.filename, a.content_type, s.size)
-                         for a, s in staged],
-                    )
-                    start = k + 1
-                if start < len(rows):
-                    conn.executemany(_INSERT_EVENT, rows[start:])
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (seq,))
-                if over:  # the batch alone overflowed what could be freed: its own turn now
-                    used = self._used() + added_events + added_files
-                    more, over = self._make_room(conn, used - freed.event_bytes - freed.file_bytes)
-                    freed.merge(more)
-            self._next_seq = seq
-            self._event_bytes += added_events - freed.event_bytes
-            self._files_bytes += added_files - freed.file_bytes
-            self._after_removal(freed, over)
+        """Inside ``tx``: per entry, its sequence number or why it alone was refused (cannot be
+        encoded). Evicts first for the byte cap and, with ``make_room`` (a full disk), the
+        lanes below the new events for the room they need."""
+        seq = int(tx.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0])
+        now = _now_ms()
+        outcomes: list[int | StorageError] = []
+        entries: list[tuple[Event, _Staged]] = []
+        rows: list[tuple[str, int, int, int, bytes]] = []
+        added_events = 0
+        for event, staged in all_entries:
+            try:
+                envelope = _dumps(to_envelope(event, self._identity, seq))
+            except (TypeError, ValueError) as exc:  # a producer's bug: refuse it alone
+                outcomes.append(StorageError(f"event {event.ulid} cannot be encoded: {exc}"))
+                continue
+            rows.append((event.ulid, seq, int(event.priority), now, envelope))
+            outcomes.append(seq)
+            entries.append((event, staged))
+            added_events += len(envelope) + ROW_OVERHEAD
+            seq = (seq + 1) % SEQ_MODULUS
+        if not entries:
             return outcomes
+        added_files = sum(s.size for _, staged in entries for _, s in staged)
+        added = added_events + added_files
+        # Make room first so the new rows reuse the freed pages: the file then stays near the
+        # cap instead of cap + one batch.
+        freed, over = self._evict(tx, EVICTION_ORDER, self._used() + added - self._max_bytes)
+        if make_room:
+            least = max(event.priority for event, _ in entries)
+            below = tuple(lane for lane in EVICTION_ORDER if lane > least)
+            # Exactly what they need: the new rows reuse the freed pages (measured: no page
+            # slack margin was needed), and a full disk is no reason to drop more positions;
+            # the uplink's acks are what free space for good.
+            more, _ = self._evict(tx, below, added - freed.event_bytes - freed.file_bytes)
+            freed.merge(more)
+            if freed.event_bytes + freed.file_bytes < added:
+                # Nothing left below them to evict: growing the database now would eat the
+                # room lent to the uplink, which is what lets the disk drain.
+                raise DiskFullError("disk full: no lower-lane events left to evict for "
+                                    f"{len(entries)} event(s) of lane {least.name}")
+        start = 0
+        for k, (_, staged) in enumerate(entries):
+            if not staged:
+                continue
+            if start < k:
+                tx.executemany(_INSERT_EVENT, rows[start:k])
+            event_id = tx.execute(_INSERT_EVENT, rows[k]).lastrowid
+            tx.executemany(
+                "INSERT INTO files (event_id, bucket, key, content_type, size)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(event_id, str(a.ref.bucket), a.ref.filename, a.content_type, s.size)
+                 for a, s in staged],
+            )
+            start = k + 1
+        if start < len(rows):
+            tx.executemany(_INSERT_EVENT, rows[start:])
+        tx.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (seq,))
+        if over:  # the batch alone overflowed what could be freed: its own turn now
+            used = self._used() + added - freed.event_bytes - freed.file_bytes
+            more, over = self._evict(tx, EVICTION_ORDER, used - self._max_bytes)
+            freed.merge(more)
+        self._after_commit(tx, freed, over, added_events=added_events, added_files=added_files)
+        return outcomes
 
     # -- the uplink --------------------------------------------------------------------------
 
@@ -333,29 +463,27 @@ class Outbox:
         """Mark up to ``limit`` pending events in flight and return them, lane then FIFO order."""
         if limit <= 0:
             return []
-        with self._lock:
-            self._check_open()
-            with self._transaction("cannot claim events") as conn:
-                rows = conn.execute(
-                    "UPDATE events SET state = 1 WHERE id IN ("
-                    " SELECT id FROM events WHERE state = 0 ORDER BY priority, id LIMIT ?)"
-                    " RETURNING id, ulid, seq, priority, envelope",
-                    (limit,),
-                ).fetchall()
-                by_event: dict[int, list[StoredFile]] = {}
-                if rows:
-                    for fid, eid, bucket, key, ctype, size, uploaded in conn.execute(
-                        "SELECT id, event_id, bucket, key, content_type, size, uploaded"
-                        " FROM files WHERE event_id IN (SELECT value FROM json_each(?))"
-                        " ORDER BY id",
-                        (json.dumps([r[0] for r in rows]),),
-                    ):
-                        by_event.setdefault(eid, []).append(StoredFile(
-                            file_id=fid, bucket=bucket, key=key,
-                            path=files.location(self._files, bucket, key),
-                            content_type=ctype, size=size, uploaded=bool(uploaded),
-                        ))  # fmt: skip
-            self._checkpoint_if_disk_full()
+        self._check_open()
+        with self._db.transaction("cannot claim events") as tx:
+            rows = tx.execute(
+                "UPDATE events SET state = 1 WHERE id IN ("
+                " SELECT id FROM events WHERE state = 0 ORDER BY priority, id LIMIT ?)"
+                " RETURNING id, ulid, seq, priority, envelope",
+                (limit,),
+            ).fetchall()
+            by_event: dict[int, list[StoredFile]] = {}
+            if rows:
+                for fid, eid, bucket, key, ctype, size, uploaded in tx.execute(
+                    "SELECT id, event_id, bucket, key, content_type, size, uploaded"
+                    " FROM files WHERE event_id IN (SELECT value FROM json_each(?))"
+                    " ORDER BY id",
+                    (json.dumps([r[0] for r in rows]),),
+                ):
+                    by_event.setdefault(eid, []).append(StoredFile(
+                        file_id=fid, bucket=bucket, key=key,
+                        path=files.location(self._files, bucket, key),
+                        content_type=ctype, size=size, uploaded=bool(uploaded),
+                    ))  # fmt: skip
         rows.sort(key=lambda r: (r[3], r[0]))
         return [
             StoredEvent(
@@ -366,64 +494,73 @@ class Outbox:
         ]
 
     def mark_file_uploaded(self, file_id: int) -> None:
-        with self._lock:
-            self._check_open()
-            with self._transaction("cannot mark file uploaded") as conn:
-                conn.execute("UPDATE files SET uploaded = 1 WHERE id = ?", (file_id,))
-            self._checkpoint_if_disk_full()
+        self._check_open()
+        with self._db.transaction("cannot mark file uploaded") as tx:
+            tx.execute("UPDATE files SET uploaded = 1 WHERE id = ?", (file_id,))
 
     def ack(self, row_ids: Sequence[int]) -> None:
         """The cloud has them: delete the rows and their files. Unknown ids are ignored."""
         if not row_ids:
             return
-        with self._lock:
-            self._check_open()
-            with self._transaction("cannot ack events") as conn:
-                freed = self._delete_events(conn, json.dumps(list(row_ids)))
-            self._event_bytes -= freed.event_bytes
-            self._files_bytes -= freed.file_bytes
-            self._after_removal(freed, False)
+        self._check_open()
+        with self._db.transaction("cannot ack events") as tx:
+            freed = self._delete_events(tx, json.dumps(list(row_ids)))
+            self._after_commit(tx, freed, False)
 
     def release(self, row_ids: Sequence[int]) -> None:
         """Hand claimed rows back (upload failed, will retry); they keep their place in line."""
         if not row_ids:
             return
-        with self._lock:
-            self._check_open()
-            with self._transaction("cannot release events") as conn:
-                conn.execute(
-                    "UPDATE events SET state = 0"
-                    " WHERE state = 1 AND id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(list(row_ids)),),
-                )
-            self._checkpoint_if_disk_full()
+        self._check_open()
+        with self._db.transaction("cannot release events") as tx:
+            tx.execute(
+                "UPDATE events SET state = 0"
+                " WHERE state = 1 AND id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(row_ids)),),
+            )
 
     def dead_letter(self, row_id: int, error: str) -> None:
         """The cloud refused the event as invalid: keep it aside with the error, never re-send
         it on its own. Its files are deleted (the event will not be uploaded)."""
         error = error[:MAX_ERROR_CHARS]
-        with self._lock:
-            self._check_open()
-            with self._transaction("cannot dead-letter event") as conn:
-                cur = conn.execute(
-                    "INSERT INTO dead_letters"
-                    " (event_id, ulid, seq, priority, created_ms, failed_ms, error, envelope)"
-                    " SELECT id, ulid, seq, priority, created_ms, ?, ?, envelope"
-                    " FROM events WHERE id = ?",
-                    (_now_ms(), error, row_id),
-                )
-                if cur.rowcount == 0:
-                    return
-                freed = self._delete_events(conn, json.dumps([row_id]))
-                conn.execute(
-                    "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?",
-                    (DEAD_LETTER_KEEP,),
-                )
-                dead_bytes = _dead_bytes(conn)
-            self._event_bytes -= freed.event_bytes
-            self._files_bytes -= freed.file_bytes
-            self._dead_bytes = dead_bytes
-            self._after_removal(freed, False)
+        self._check_open()
+        with self._db.transaction("cannot dead-letter event") as tx:
+            cur = tx.execute(
+                "INSERT INTO dead_letters"
+                " (event_id, ulid, seq, priority, created_ms, failed_ms, error, envelope)"
+                " SELECT id, ulid, seq, priority, created_ms, ?, ?, envelope"
+                " FROM events WHERE id = ?",
+                (_now_ms(), error, row_id),
+            )
+            if cur.rowcount == 0:
+                return
+            freed = self._delete_events(tx, json.dumps([row_id]))
+            tx.execute(
+                "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?",
+                (DEAD_LETTER_KEEP,),
+            )
+            self._after_commit(tx, freed, False, dead_bytes=_dead_bytes(tx.conn))
+
+    def requeue_dead_letter(self, row_id: int) -> bool:
+        """Put a dead letter (by :attr:`DeadLetter.row_id`) back in line, e.g. after the cloud
+        was fixed: the same envelope (``ulid``, ``sequenceNumber``) at the end of its lane.
+        False if there is no such dead letter. Its files were deleted with it: none are sent."""
+        self._check_open()
+        with self._db.transaction("cannot requeue dead letter") as tx:
+            moved = tx.execute(
+                "INSERT INTO events (ulid, seq, priority, created_ms, envelope)"
+                " SELECT ulid, seq, priority, created_ms, envelope FROM dead_letters"
+                " WHERE event_id = ? ORDER BY id DESC LIMIT 1"
+                " RETURNING length(envelope)",
+                (row_id,),
+            ).fetchone()
+            if moved is None:
+                return False
+            tx.execute("DELETE FROM dead_letters WHERE event_id = ?", (row_id,))
+            self._after_commit(tx, _Freed(), False, added_events=int(moved[0]) + ROW_OVERHEAD,
+                               dead_bytes=_dead_bytes(tx.conn))  # fmt: skip
+        log.info("outbox: dead letter %d requeued", row_id)
+        return True
 
     # -- diagnostics -------------------------------------------------------------------------
 
@@ -433,7 +570,8 @@ class Outbox:
             return read_stats(
                 self._conn, self._dir, max_bytes=self._max_bytes, used_bytes=self._used(),
                 over_cap=self._over_cap, recovered_in_flight=self._recovered,
-                disk_full=self._reserve.released,
+                disk_full=self._db.disk_full, disk_full_episodes=self._db.disk_full_episodes,
+                refused=dict(self._refused),
             )  # fmt: skip
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
@@ -444,64 +582,13 @@ class Outbox:
 
     # -- internals ---------------------------------------------------------------------------
 
-    @contextmanager
-    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback()
-            error = database.storage_error(exc, what)
-            if isinstance(error, DiskFullError):
-                self._disk_full(error)
-            raise error from exc
-        except BaseException:
-            self._rollback()
-            raise
-
-    def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            try:
-                self._conn.execute("ROLLBACK")
-            except sqlite3.Error as exc:  # SQLite may already have rolled back (disk full)
-                log.debug("rollback: %s", exc)
-
-    def _disk_full(self, exc: DiskFullError) -> None:
-        """Lend the reserve to the uplink and keep the WAL from needing new space."""
-        self._reserve.release(str(exc))
-        self._checkpoint_if_disk_full()
-
-    def _checkpoint_if_disk_full(self) -> None:
-        """While the disk is full, fold the WAL back after every write and truncate it: the
-        WAL never holds more than one transaction, and its space goes back to the filesystem
-        (the reserve pays for the fold's own growth of the database file)."""
-        if not self._reserve.released:
-            return
-        with self._lock:
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            except sqlite3.Error as exc:
-                log.warning("outbox checkpoint on a full disk failed: %s", exc)
-
-    def _check_room(self) -> None:
-        """Refuse new events while the disk-full reserve is spent (and cannot be put back)."""
-        with self._lock:
-            room = self._reserve.ensure()
-        if not room:
-            raise DiskFullError(
-                "disk full: the outbox refuses new events until space frees"
-                " (its reserve is lent to the uplink to drain)"
-            )
-
     def _check_open(self) -> None:
-        if self._lock_fd is None:
+        if self._closed or self._db.closed:
             raise StorageError("outbox is closed")
 
     def _recover(self) -> int:
-        with self._transaction("cannot recover events in flight") as conn:
-            n = conn.execute("UPDATE events SET state = 0 WHERE state = 1").rowcount
+        with self._db.transaction("cannot recover events in flight") as tx:
+            n = tx.execute("UPDATE events SET state = 0 WHERE state = 1").rowcount
         if n:
             log.warning("outbox: %d event(s) were in flight at the last stop; re-queued", n)
         return n
@@ -512,17 +599,13 @@ class Outbox:
             log.warning("outbox: the quarantined database's sequence counter is unreadable; "
                         "sequenceNumber restarts at 1")
             return
-        with self._transaction("cannot seed the sequence counter") as conn:
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'",
-                         (next_seq % SEQ_MODULUS,))  # fmt: skip
+        with self._db.transaction("cannot seed the sequence counter") as tx:
+            tx.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'",
+                       (next_seq % SEQ_MODULUS,))  # fmt: skip
         log.info("outbox: sequenceNumber continues at %d after the quarantine", next_seq)
 
     def _load_counters(self) -> None:
-        conn = self._conn
-        self._next_seq = int(
-            conn.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0]
-        )
-        self._event_bytes, self._files_bytes, self._dead_bytes = _counted_bytes(conn)
+        self._event_bytes, self._files_bytes, self._dead_bytes = _counted_bytes(self._conn)
 
     def _referenced_paths(self) -> set[Path]:
         return {
@@ -535,23 +618,20 @@ class Outbox:
 
     def _enforce_cap_now(self) -> None:
         """At open: the cap may have been lowered since the data was written."""
-        with self._transaction("cannot enforce the byte cap") as conn:
-            freed, over = self._make_room(conn, self._used())
-        self._event_bytes -= freed.event_bytes
-        self._files_bytes -= freed.file_bytes
-        self._after_removal(freed, over)
+        with self._db.transaction("cannot enforce the byte cap") as tx:
+            freed, over = self._evict(tx, EVICTION_ORDER, self._used() - self._max_bytes)
+            self._after_commit(tx, freed, over)
 
-    def _make_room(self, conn: sqlite3.Connection, used: int) -> tuple[_Freed, bool]:
-        """Inside a transaction: evict pending rows until ``used`` fits the cap.
-
-        Returns what was freed and whether the cap is still exceeded (only alarms and rows in
-        flight left). Alarms keep being accepted in that state.
-        """
+    def _evict(
+        self, tx: Transaction, lanes: Sequence[Priority], excess: int
+    ) -> tuple[_Freed, bool]:
+        """Inside a transaction: evict pending rows of ``lanes``, in that order and oldest
+        first, until ``excess`` bytes are freed. Returns what was freed and whether ``excess``
+        is still not met (only alarms and rows in flight left, for the cap)."""
         freed = _Freed()
-        excess = used - self._max_bytes
-        for lane in EVICTION_ORDER:
+        for lane in lanes:
             while excess > 0:
-                candidates = conn.execute(
+                candidates = tx.execute(
                     "SELECT id, length(envelope),"
                     " (SELECT COALESCE(SUM(size), 0) FROM files WHERE event_id = events.id)"
                     " FROM events WHERE state = 0 AND priority = ? ORDER BY id LIMIT ?",
@@ -565,8 +645,8 @@ class Outbox:
                     excess -= env_len + ROW_OVERHEAD + file_size
                     if excess <= 0:
                         break
-                part = self._delete_events(conn, json.dumps(chosen))
-                conn.execute(
+                part = self._delete_events(tx, json.dumps(chosen))
+                tx.execute(
                     "INSERT INTO evictions (priority, count) VALUES (?, ?) ON CONFLICT (priority)"
                     " DO UPDATE SET count = count + excluded.count",
                     (int(lane), len(chosen)),
@@ -575,22 +655,22 @@ class Outbox:
                 freed.merge(part)
         return freed, excess > 0
 
-    def _delete_events(self, conn: sqlite3.Connection, ids_json: str) -> _Freed:
+    def _delete_events(self, tx: Transaction, ids_json: str) -> _Freed:
         """Delete events (by a JSON array of ids) and their file rows; files go after commit."""
         freed = _Freed()
-        gone = conn.execute(
+        gone = tx.execute(
             "DELETE FROM files WHERE event_id IN (SELECT value FROM json_each(?))"
             " RETURNING bucket, key, size",
             (ids_json,),
         ).fetchall()
         for bucket, key, size in gone:
             freed.file_bytes += size
-            still_named = conn.execute(
+            still_named = tx.execute(
                 "SELECT 1 FROM files WHERE bucket = ? AND key = ? LIMIT 1", (bucket, key)
             ).fetchone()
             if still_named is None:
                 freed.paths.append(files.location(self._files, bucket, key))
-        for (env_len,) in conn.execute(
+        for (env_len,) in tx.execute(
             "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))"
             " RETURNING length(envelope)",
             (ids_json,),
@@ -598,35 +678,49 @@ class Outbox:
             freed.event_bytes += env_len + ROW_OVERHEAD
         return freed
 
-    def _after_removal(self, freed: _Freed, over_cap: bool) -> None:
-        """After a commit: delete files, log evictions, give free pages back when many."""
-        files.remove(freed.paths)
-        for lane, n in freed.evicted.items():
-            self._evicted_unlogged[lane] = self._evicted_unlogged.get(lane, 0) + n
-        now = time.monotonic()
-        if self._evicted_unlogged and now - self._evicted_logged_at >= EVICTION_LOG_INTERVAL_S:
-            log.warning("outbox at its %d-byte cap: evicted %s (lane: count) since the last report",
-                        self._max_bytes, self._evicted_unlogged)
-            self._evicted_unlogged = {}
-            self._evicted_logged_at = now
-        if over_cap and not self._over_cap:
-            log.error("outbox over its %d-byte cap with only alarms left: still accepting "
-                      "alarms", self._max_bytes)
-        self._over_cap = over_cap
-        self._maybe_vacuum()
-        self._checkpoint_if_disk_full()
-        if self._reserve.released:
-            self._reserve.ensure()
+    def _after_commit(
+        self,
+        tx: Transaction,
+        freed: _Freed,
+        over_cap: bool,
+        *,
+        added_events: int = 0,
+        added_files: int = 0,
+        dead_bytes: int | None = None,
+    ) -> None:
+        """Once ``tx`` commits: update the counts, delete files, log evictions, give free
+        pages back when there are many. Nothing happens if it rolls back."""
+
+        def committed() -> None:
+            self._event_bytes += added_events - freed.event_bytes
+            self._files_bytes += added_files - freed.file_bytes
+            if dead_bytes is not None:
+                self._dead_bytes = dead_bytes
+            files.remove(freed.paths)
+            self._evictions_log.add(freed.evicted, self._max_bytes)
+            if over_cap and not self._over_cap:
+                log.error("outbox over its %d-byte cap with only alarms left: still accepting "
+                          "alarms", self._max_bytes)
+            self._over_cap = over_cap
+            self._maybe_vacuum()
+
+        tx.on_commit(committed)
 
     def _maybe_vacuum(self) -> None:
-        """Give free pages back to the filesystem when there are many (or the disk is full)."""
+        """Give free pages back to the filesystem when there are many (on a full disk the
+        database does it after every write)."""
         free_pages = int(self._conn.execute("PRAGMA freelist_count").fetchone()[0])
-        threshold = 0 if self._reserve.released else max(self._max_bytes // 16, 64 * 1024)
-        if free_pages and free_pages * self._page_size > threshold:
+        threshold = max(self._max_bytes // 16, 64 * 1024)
+        if free_pages and free_pages * self._db.page_size > threshold:
             try:  # executescript steps it to the end (execute() frees one page per call)
                 self._conn.executescript("PRAGMA incremental_vacuum")
             except sqlite3.Error as exc:
                 log.warning("outbox incremental vacuum failed: %s", exc)
+
+
+def _undo(staged: _Staged) -> None:
+    for _, s in staged:
+        s.undo()
 
 
 _INSERT_EVENT: Final = (
@@ -661,14 +755,17 @@ def read_stats(
     over_cap: bool = False,
     recovered_in_flight: int = 0,
     disk_full: bool = False,
+    disk_full_episodes: int = 0,
+    refused: dict[int, int] | None = None,
 ) -> OutboxStats:
     """The counts behind :meth:`Outbox.stats`, from any connection (the diag's read-only one)."""
-    pending = {
-        int(p): int(n)
-        for p, n in conn.execute(
-            "SELECT priority, COUNT(*) FROM events WHERE state = 0 GROUP BY priority"
-        )
-    }
+    pending: dict[int, int] = {}
+    oldest: dict[int, int] = {}
+    for p, n, first in conn.execute(
+        "SELECT priority, COUNT(*), MIN(created_ms) FROM events WHERE state = 0 GROUP BY priority"
+    ):
+        pending[int(p)] = int(n)
+        oldest[int(p)] = int(first)
     in_flight = int(conn.execute("SELECT COUNT(*) FROM events WHERE state = 1").fetchone()[0])
     evicted = {int(p): int(n) for p, n in conn.execute("SELECT priority, count FROM evictions")}
     dead = int(conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
@@ -692,6 +789,9 @@ def read_stats(
         ),
         recovered_in_flight=recovered_in_flight,
         disk_full=disk_full,
+        disk_full_episodes=disk_full_episodes,
+        refused=dict(refused or {}),
+        oldest_pending_ms=oldest,
     )
 
 
@@ -720,3 +820,25 @@ def open_read_only(data_dir: Path) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise database.storage_error(exc, f"cannot read {db}") from exc
     return conn
+
+
+class ReadOnlyOutbox(Closing):
+    """:class:`agent.store.api.OutboxReader` over a read-only connection: safe while the agent
+    runs (WAL readers never block the writer), changes nothing (rows in flight stay in
+    flight). For diagnostics and the technician CLI when the agent is not asked directly."""
+
+    def __init__(self, data_dir: Path, *, max_bytes: int) -> None:
+        self._dir = data_dir
+        self._max_bytes = max_bytes
+        self._conn = open_read_only(data_dir)
+
+    def stats(self) -> OutboxStats:
+        # The agent lends its disk reserve out while the disk is full (docs/outbox.md).
+        return read_stats(self._conn, self._dir, max_bytes=self._max_bytes,
+                          disk_full=not (self._dir / RESERVE_NAME).exists())  # fmt: skip
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return read_dead_letters(self._conn, limit)
+
+    def close(self) -> None:
+        self._conn.close()

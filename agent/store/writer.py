@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Final
 
 from agent.errors import StorageError
 from agent.events import Event
-from agent.store.api import Attachment
+from agent.store.api import Attachment, DiskFullError
 from agent.store.outbox import Outbox
 
 if TYPE_CHECKING:
@@ -169,6 +169,8 @@ class OutboxWriter:
             )
             self.batches += 1
             self.events += sum(1 for r in results if isinstance(r, int))
+        except DiskFullError as exc:  # the outbox logs full-disk refusals as a summary
+            results = [exc] * len(batch)
         except Exception as exc:  # the whole transaction failed: every caller learns why
             log.error("outbox group commit of %d event(s) failed: %s", len(batch), exc)
             results = [exc] * len(batch)

@@ -29,7 +29,7 @@ import httpx
 
 from agent.errors import StorageError, UplinkError
 from agent.health import Heartbeat
-from agent.store.api import OutboxReader, StoredEvent, StoredFile
+from agent.store.api import OutboxQueue, StoredEvent, StoredFile
 from agent.uplink.backoff import Backoff
 from agent.uplink.batch import events_body, gzip_bytes, split_by_size
 from agent.uplink.client import (
@@ -76,7 +76,7 @@ class Uplink:
     def __init__(
         self,
         settings: CloudSettings,
-        outbox: OutboxReader,
+        outbox: OutboxQueue,
         *,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -112,7 +112,7 @@ class Uplink:
         self._next_attempt_at: float | None = None  # monotonic
 
     @classmethod
-    def from_config(cls, config: AgentConfig, outbox: OutboxReader, **kwargs: Any) -> Uplink:
+    def from_config(cls, config: AgentConfig, outbox: OutboxQueue, **kwargs: Any) -> Uplink:
         return cls(config.cloud, outbox, **kwargs)
 
     # --- public surface ------------------------------------------------------------------------

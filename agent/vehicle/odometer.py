@@ -2,22 +2,22 @@
 
 The integrator is pure (fixes in, metres out). Persistence sits behind :class:`OdometerStore`,
 a two-method interface the composition root backs with the SQLite store; :class:`JsonOdometerStore`
-is a small file implementation (write to a temporary file, fsync, atomic rename) so that a power
-cut leaves either the old or the new value, never a torn file.
+is a small file implementation (:func:`agent.store.files.write_atomic`: temporary file, fsync,
+rename, directory fsync) so that a power cut leaves either the old or the new value, never a
+torn file.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from agent.errors import StorageError
 from agent.sources.readings import GnssFix
+from agent.store.files import write_atomic
 from agent.vehicle.geo import haversine_m
 from agent.vehicle.settings import FusionSettings
 
@@ -54,21 +54,7 @@ class JsonOdometerStore:
         if not math.isfinite(odometer_m) or odometer_m < 0:
             raise ValueError(f"odometer must be a finite non-negative number, got {odometer_m}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".odometer.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"odometer_m": round(odometer_m, 3)}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self.path, json.dumps({"odometer_m": round(odometer_m, 3)}).encode())
 
 
 @dataclass(slots=True)

@@ -54,6 +54,7 @@ def test_json_report_while_the_agent_holds_the_outbox(
     assert doc["max_bytes"] == 1024 * 1024
     assert len(doc["quarantined"]) == 1 and doc["quarantined"][0].startswith("outbox.sqlite3.")
     assert doc["disk_full"] is False
+    assert set(doc["oldest_pending_ms"]) == set(doc["pending"])
 
 
 def test_text_report_names_lanes_dead_letters_and_quarantine(
@@ -68,6 +69,9 @@ def test_text_report_names_lanes_dead_letters_and_quarantine(
     assert "latitude out of range" in text
     assert "outbox.sqlite3.corrupt-" in text
     assert "in flight              1" in text
+    assert "oldest pending" in text
+    periodic_line = next(line for line in text.splitlines() if line.startswith("PERIODIC"))
+    assert periodic_line.endswith(" s")  # its oldest pending event's age, seconds old
 
 
 def test_no_outbox_is_an_error_not_a_new_database(

@@ -117,3 +117,14 @@ def test_files_of_a_dead_letter_are_deleted(outbox: Outbox) -> None:
     assert not stored.files[0].path.exists()
     with sqlite3.connect(outbox.path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 0
+
+
+def test_write_atomic_replaces_the_file_privately_and_leaves_no_temporary(tmp_path: Path) -> None:
+    from agent.store.files import write_atomic
+
+    target = tmp_path / "odometer.json"
+    write_atomic(target, b"old")
+    write_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["odometer.json"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,36 @@ def test_stats_count_every_lane_and_the_stored_bytes(outbox: Outbox) -> None:
     assert stats.bytes_on_disk > 0
     assert stats.evicted == {}
     assert stats.over_cap is False
+
+
+def test_a_dead_letter_can_be_requeued_with_its_envelope(outbox: Outbox) -> None:
+    outbox.append_many([alarm(1), periodic(2)])
+    bad = outbox.claim(1)[0]
+    outbox.dead_letter(bad.row_id, "NotProcess: latitude out of range")
+    outbox.release([e.row_id for e in outbox.claim(10)])
+    used_before = outbox.stats().used_bytes
+    (letter,) = outbox.dead_letters()
+    assert outbox.requeue_dead_letter(letter.row_id) is True
+    assert outbox.requeue_dead_letter(letter.row_id) is False  # gone from the dead letters
+    assert outbox.requeue_dead_letter(424242) is False
+    stats = outbox.stats()
+    assert stats.dead_letters == 0
+    assert stats.pending == {0: 1, 4: 1}
+    # Dead letters count their error too; the event row alone is smaller.
+    assert stats.used_bytes < used_before
+    again = outbox.claim(10)[0]  # back in its lane (ALARM first), same wire bytes
+    assert (again.ulid, again.sequence_number, again.envelope) == (
+        bad.ulid, bad.sequence_number, bad.envelope)
+    assert again.row_id != bad.row_id  # a new row: a late ack of the old id cannot hit it
+
+
+def test_stats_give_the_oldest_pending_event_per_lane(outbox: Outbox) -> None:
+    before = time.time_ns() // 1_000_000
+    outbox.append_many([periodic(1), alarm(2)])
+    between = time.time_ns() // 1_000_000
+    time.sleep(0.02)
+    outbox.append_many([periodic(3)])
+    outbox.claim(1)  # the alarm, now in flight, no longer pending
+    oldest = outbox.stats().oldest_pending_ms
+    assert set(oldest) == {4}
+    assert before <= oldest[4] <= between  # the first periodic, stored before the pause
