@@ -37,17 +37,17 @@ class PowerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     backend: Literal["sysfs", "none"] = "none"
     supply_path: Path | None = None
-    supply_scale: float = Field(1.0, gt=0)  # volts per raw unit
+    supply_scale: float = Field(1.0, gt=0, le=1000)  # volts per raw unit
     backup_path: Path | None = None
-    backup_scale: float = Field(1.0, gt=0)
+    backup_scale: float = Field(1.0, gt=0, le=1000)
     acc_path: Path | None = None
     door_path: Path | None = None
     locked_path: Path | None = None
     sos_path: Path | None = None
     inverted: list[Literal["acc", "door", "locked", "sos"]] = []
-    poll_s: float = Field(0.1, gt=0, le=10)  # a 2 s power-cut debounce needs << 1 s polls
-    report_s: float = Field(1.0, gt=0, le=60)
-    deadband_v: float = Field(0.05, ge=0)
+    poll_s: float = Field(0.1, ge=0.001, le=10)  # a 2 s power-cut debounce needs << 1 s polls
+    report_s: float = Field(1.0, ge=0.001, le=60)
+    deadband_v: float = Field(0.05, ge=0, le=10)
 
     @classmethod
     def from_dir(cls, directory: Path, **kw: object) -> PowerSettings:
