@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,10 @@ def test_refusals_are_counted_per_quantity() -> None:
     assert not r.accept("gnss.alt", 1e308)
     assert not r.accept("gnss.alt", math.inf)
     assert (r.total, r.as_dict()) == (3, {"engine_rpm": 1, "gnss.alt": 2})
+
+
+def test_every_limit_is_documented() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    text = (docs / "gnss.md").read_text() + (docs / "can-obd.md").read_text()
+    missing = [str(q) for q in LIMITS if f"`{q}`" not in text]
+    assert not missing, f"not in docs/gnss.md or docs/can-obd.md: {missing}"
