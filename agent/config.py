@@ -281,6 +281,19 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(_one_line(f"{path}: not valid TOML: {exc}")) from None
 
 
+def _reject_nul(value: object, where: tuple[str, ...], path: Path) -> None:
+    """A NUL character (TOML ``\\u0000``) in any string: no path or name can hold one, and it
+    would surface as a ValueError far from the config (``embedded null byte``)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ConfigError(f"{path}: {'.'.join(where)}: must not contain a NUL character")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(item, (*where, str(key)), path)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _reject_nul(item, (*where, str(index)), path)
+
+
 def _is_complex(annotation: Any) -> bool:
     """Whether pydantic-settings reads this field's environment value as JSON."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -334,6 +347,8 @@ def load_config(path: Path | None = None, **overrides: Any) -> AgentConfig:
         path = Path(os.environ[CONFIG_ENV])
     origin = str(path) if path else "config"
     data = read_toml(path) if path is not None else None
+    if path is not None:
+        _reject_nul(data, (), path)
     env = environment_overrides(os.environ)
     cls = type("LoadedAgentConfig", (AgentConfig,), {"_toml_data": data})
     try:

@@ -62,6 +62,7 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ("[vehicle.gnss]\nbaudrate = 1e12\n", "vehicle.gnss.baudrate: Input should be less than or equal to"),
         ("[dms]\nsleep_s = 1e9\n", "dms.sleep_s: Input should be less than or equal to 60"),
         ("[vision.evidence]\nmax_video_s = 600\n", "vision.evidence.max_video_s: Input should be less than or equal to 180"),
+        ('[storage]\ndata_dir = "var/a\\u0000b"\n', "storage.data_dir: must not contain a NUL character"),
     ],
 )
 def test_bad_file_names_the_field_and_the_problem(tmp_path: Path, text: str, needle: str) -> None:
