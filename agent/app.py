@@ -379,11 +379,14 @@ async def _main(config: AgentConfig, duration: float | None) -> None:
     await Agent(config).run(stop)
 
 
-def run_agent(config_path: Path | None, duration: float | None = None) -> int:
-    """Entry point of ``edge-agent run``."""
+def run_agent(
+    config_path: Path | None, duration: float | None = None, log_level: str | None = None
+) -> int:
+    """Entry point of ``edge-agent run``; ``log_level`` (``--log-level``) beats ``[log] level``."""
     config = load_config(config_path)
-    logging.getLogger().setLevel(config.log.level.upper())
-    if config.log.level.upper() != "DEBUG":
+    level = (log_level or config.log.level).upper()
+    logging.getLogger().setLevel(level)
+    if level != "DEBUG":
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request
     asyncio.run(_main(config, duration))
     return 0

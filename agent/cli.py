@@ -42,7 +42,9 @@ DIAG_COMMANDS: dict[str, tuple[str, str]] = {
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__)
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-level", default=None, type=str.upper,
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+                        help="overrides the config's [log] level")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the agent (as systemd does)")
@@ -80,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             from agent.app import run_agent
 
-            return run_agent(args.config, duration=args.duration)
+            return run_agent(args.config, duration=args.duration, log_level=args.log_level)
         if getattr(args, "_diag_unavailable", None):
             print(f"edge-agent: {args._diag_name} is not available: "
                   f"{args._diag_unavailable}", file=sys.stderr)

@@ -11,6 +11,8 @@ Readings: ``VEHICLE_BATTERY_V`` / ``BACKUP_BATTERY_V`` with source ``power``; ``
 ``DOOR_OPEN``, ``DOORS_LOCKED``, ``SOS`` with source ``gpio``. A value is emitted when it changes
 (voltages: by more than ``deadband_v``) and re-sent every ``report_s`` so it stays fresh.
 A missing or unreadable file gives ``SourceHealth("power", ok=False)``; its return ``ok=True``.
+A voltage outside :data:`agent.sources.plausibility.LIMITS` (0-60 V: a wrong ``*_scale`` or a
+floating ADC input) is dropped and counted in ``diagnostics()["implausible"]``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.sources.plausibility import Refusals
 from agent.sources.readings import Emit, Signal, SignalReading, Source, SourceHealth
 
 log = logging.getLogger(__name__)
@@ -37,17 +40,17 @@ class PowerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     backend: Literal["sysfs", "none"] = "none"
     supply_path: Path | None = None
-    supply_scale: float = Field(1.0, gt=0)  # volts per raw unit
+    supply_scale: float = Field(1.0, gt=0, le=1000)  # volts per raw unit
     backup_path: Path | None = None
-    backup_scale: float = Field(1.0, gt=0)
+    backup_scale: float = Field(1.0, gt=0, le=1000)
     acc_path: Path | None = None
     door_path: Path | None = None
     locked_path: Path | None = None
     sos_path: Path | None = None
     inverted: list[Literal["acc", "door", "locked", "sos"]] = []
-    poll_s: float = Field(0.1, gt=0, le=10)  # a 2 s power-cut debounce needs << 1 s polls
-    report_s: float = Field(1.0, gt=0, le=60)
-    deadband_v: float = Field(0.05, ge=0)
+    poll_s: float = Field(0.1, ge=0.001, le=10)  # a 2 s power-cut debounce needs << 1 s polls
+    report_s: float = Field(1.0, ge=0.001, le=60)
+    deadband_v: float = Field(0.05, ge=0, le=10)
 
     @classmethod
     def from_dir(cls, directory: Path, **kw: object) -> PowerSettings:
@@ -91,6 +94,7 @@ class PowerSource(Source):
         self._ok: bool | None = None
         self.polls = 0
         self.read_errors = 0
+        self.refusals = Refusals()
 
     @classmethod
     def from_settings(cls, settings: PowerSettings) -> PowerSource | None:
@@ -127,6 +131,8 @@ class PowerSource(Source):
             emit(SourceHealth(t, self.name, ok, error))
         s = self.settings
         for sig, value in values:
+            if not self.refusals.accept(sig, value):
+                continue
             prev = self._last.get(sig)
             changed = prev is None or (
                 abs(value - prev[0]) > s.deadband_v if sig in VOLTAGE_SIGNALS else value != prev[0]
@@ -149,5 +155,6 @@ class PowerSource(Source):
             "ok": self._ok,
             "polls": self.polls,
             "read_errors": self.read_errors,
+            "implausible": self.refusals.as_dict(),
             "last": {str(sig): v for sig, (v, _) in self._last.items()},
         }

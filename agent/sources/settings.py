@@ -1,4 +1,10 @@
-"""Settings of the vehicle sources (the ``[gnss]``, ``[can]``, ``[obd]``, ``[power]`` sections)."""
+"""Settings of the vehicle sources (the ``[gnss]``, ``[can]``, ``[obd]``, ``[power]`` sections).
+
+Every duration and count has a lower and an upper bound: a zero wait makes a reader thread spin
+a core on a missing device, and a value of hours where seconds are meant hides a dead link.
+Serial line speeds are 300 bd .. 4 Mbd (what USB-serial chips accept), CAN bitrates
+5 kbit/s .. 1 Mbit/s (classic CAN).
+"""
 
 from __future__ import annotations
 
@@ -18,13 +24,13 @@ class GnssSettings(BaseModel):
     # Prefer a /dev/serial/by-id/... link: it survives replug and USB renumbering.
     port: str = "/dev/ttyACM0"
     # 9600 is the NMEA default of most u-blox/MediaTek/Quectel modules (4800 on old SiRF).
-    baudrate: int = Field(default=9600, gt=0)
+    baudrate: int = Field(default=9600, ge=300, le=4_000_000)
     # No checksummed sentence for this long -> SourceHealth(ok=False). Receivers send every
     # 1 s (0.1 s at 10 Hz); 5 s tolerates a cold start hiccup without hiding a dead link.
-    stall_timeout_s: float = Field(default=5.0, gt=0)
+    stall_timeout_s: float = Field(default=5.0, ge=0.1, le=3600)
     # Reopen the port after a fault with exponential backoff between these bounds.
-    reconnect_min_s: float = Field(default=0.5, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
+    reconnect_min_s: float = Field(default=0.5, ge=0.01, le=3600)
+    reconnect_max_s: float = Field(default=30.0, ge=0.01, le=3600)
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> GnssSettings:
@@ -45,16 +51,19 @@ class CanSettings(BaseModel):
     # slcan: serial device (prefer a /dev/serial/by-id/... link); socketcan: interface ("can0").
     channel: str = "/dev/ttyUSB0"
     # CAN bus bitrate; J1939/FMS is 250 kbit/s (some newer trucks 500). socketcan: set by `ip link`.
-    bitrate: int = 250_000
-    tty_baudrate: int = 115_200  # serial line speed of the adapter (USB CDC adapters ignore it)
+    bitrate: int = Field(250_000, ge=5_000, le=1_000_000)
+    # serial line speed of the adapter (USB CDC adapters ignore it)
+    tty_baudrate: int = Field(115_200, ge=300, le=4_000_000)
     # Open the adapter listen-only (SLCAN "L"): a telematics box must never ACK or send on a
     # vehicle bus. Turn off only for adapters that reject "L".
     listen_only: bool = True
     # Some adapters (Arduino-based) reset when the port opens; python-can's default wait is 2 s.
-    open_delay_s: float = 0.5
+    open_delay_s: float = Field(0.5, ge=0, le=10)
     dbc: Path | None = None  # a DBC replacing the shipped J1939/FMS one (matched on PGN + SPN)
-    reconnect_s: float = 2.0  # wait between attempts to reopen a lost adapter
-    flush_interval_s: float = 0.05  # readings reach the event loop in batches this often
+    # Wait between attempts to reopen a lost adapter (0 made the reader spin a whole core).
+    reconnect_s: float = Field(2.0, ge=0.01, le=3600)
+    # Readings reach the event loop in batches this often (rules see them this much later).
+    flush_interval_s: float = Field(0.05, ge=0.001, le=1)
 
     @model_validator(mode="after")
     def _slcan_bitrate(self) -> CanSettings:
@@ -69,17 +78,19 @@ class ObdSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     backend: Literal["elm327", "none"] = "none"
     port: str = "/dev/ttyUSB1"
-    baudrate: int = 38400  # ELM327 default; many USB clones run at 115200
-    poll_interval_s: float = 1.0  # one round of every supported PID, then this pause
-    dtc_interval_s: float = 300.0  # stored trouble codes (mode 03) are read this often
-    command_timeout_s: float = 2.0  # wait for the ">" prompt after a PID request
+    baudrate: int = Field(38400, ge=300, le=4_000_000)  # ELM327 default; USB clones: 115200
+    # One round of every supported PID, then this pause (0: the adapter's replies pace it).
+    poll_interval_s: float = Field(1.0, ge=0, le=3600)
+    dtc_interval_s: float = Field(300.0, ge=0.01, le=86400)  # stored DTCs (mode 03) this often
+    command_timeout_s: float = Field(2.0, ge=0.05, le=60)  # wait for ">" after a PID request
     # The first request after ATSP0 makes the ELM327 search the protocols ("SEARCHING..."),
     # which takes several seconds on ISO 9141 / KWP vehicles.
-    connect_timeout_s: float = 15.0
-    reconnect_s: float = 5.0  # wait before reopening the adapter / asking a silent vehicle again
+    connect_timeout_s: float = Field(15.0, ge=0.1, le=300)
+    # Wait before reopening the adapter / asking a silent vehicle again (0 would spin).
+    reconnect_s: float = Field(5.0, ge=0.01, le=3600)
     # Failed requests in a row before the vehicle counts as silent (error replies) or the
     # adapter as not answering (timeouts: reopened, reported as a fault).
-    max_consecutive_errors: int = 5
+    max_consecutive_errors: int = Field(5, ge=1, le=1000)
 
 
 class VehicleSettings(BaseModel):

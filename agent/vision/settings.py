@@ -1,4 +1,8 @@
-"""Camera and model settings (the ``[vision]`` section)."""
+"""Camera and model settings (the ``[vision]`` section).
+
+Every duration, rate and size has both bounds (a ring of hours or an evidence clip longer than
+the seed's 3-minute video maximum cannot be stored; a frame rate above 120/s no camera gives).
+"""
 
 from __future__ import annotations
 
@@ -12,17 +16,18 @@ class EvidenceSettings(BaseModel):
     """``[vision.evidence]``: ring buffer bounds and evidence shape (agent/vision/evidence.py)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-    ring_seconds: float = Field(190.0, ge=10)  # >= the 180 s demand.video maximum + margin
+    ring_seconds: float = Field(190.0, ge=10, le=3600)  # >= the 180 s demand.video maximum + margin
     ring_fps: float = Field(10.0, gt=0, le=30)  # frames kept per second per camera
-    ring_max_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)  # per camera, hard bound
+    # per camera, hard bound
+    ring_max_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024, le=4 * 1024**3)
     jpeg_quality: int = Field(80, ge=30, le=100)
-    clip_before_s: float = Field(5.0, ge=0)  # JC400-class: 5 s before ...
-    clip_after_s: float = Field(5.0, ge=0)  # ... and 5 s after the event
-    snapshot_max_distance_s: float = Field(1.0, gt=0)  # nearest frame must be this close
-    thumbnail_max_px: int = Field(320, ge=32)  # CONTRACT §2: longest side <= 320 px
+    clip_before_s: float = Field(5.0, ge=0, le=180)  # JC400-class: 5 s before ...
+    clip_after_s: float = Field(5.0, ge=0, le=180)  # ... and 5 s after the event
+    snapshot_max_distance_s: float = Field(1.0, gt=0, le=60)  # nearest frame must be this close
+    thumbnail_max_px: int = Field(320, ge=32, le=4096)  # CONTRACT §2: longest side <= 320 px
     face_crop_margin: float = Field(0.25, ge=0, le=1)  # of the box size, each side
-    max_video_s: float = Field(180.0, gt=0)  # seed: "Maximum video duration is 3 minutes"
-    wait_grace_s: float = Field(2.0, ge=0)  # extra wait for late frames before cutting
+    max_video_s: float = Field(180.0, gt=0, le=180)  # seed: "Maximum video duration is 3 minutes"
+    wait_grace_s: float = Field(2.0, ge=0, le=60)  # extra wait for late frames before cutting
 
 
 class VisionSettings(BaseModel):
@@ -32,7 +37,7 @@ class VisionSettings(BaseModel):
     driver_camera: str = ""  # V4L2 device, RTSP URL or video file; "" = none
     road_camera: str = ""
     camera_loop: bool = False  # video-file cameras start again at the end (demo driver)
-    max_fps: float = Field(0.0, ge=0)  # cap on processed frames/s; 0 = camera rate
+    max_fps: float = Field(0.0, ge=0, le=120)  # cap on processed frames/s; 0 = camera rate
     backend: Literal["opencv", "none"] = "opencv"
 
     # Face pipeline (agent/vision/pipeline.py). Defaults are the measured best on one core

@@ -75,3 +75,16 @@ async def test_run_polls_in_a_thread_until_cancelled(tmp_path: Path) -> None:
     assert (Signal.VEHICLE_BATTERY_V, 13.9) in seen
     assert (Signal.IGNITION, 1.0) in seen
     assert src.polls >= 5
+
+
+def test_a_voltage_outside_0_to_60_v_is_dropped_and_counted(tmp_path: Path) -> None:
+    """A wrong scale or a floating ADC input: the reading never leaves the source."""
+    src = PowerSource(PowerSettings.from_dir(tmp_path), clock=lambda: 5.0)
+    got: list[Reading] = []
+    write(tmp_path, supply_v="4095", backup_v="nan", acc="1", door="0", locked="0", sos="0")
+    src.poll(got.append, *src.read_once())
+    signals = {r.signal for r in got if isinstance(r, SignalReading)}
+    assert Signal.VEHICLE_BATTERY_V not in signals
+    assert Signal.BACKUP_BATTERY_V not in signals
+    assert Signal.IGNITION in signals  # the other inputs still flow
+    assert src.diagnostics()["implausible"] == {"backup_battery_v": 1, "vehicle_battery_v": 1}

@@ -9,6 +9,10 @@ cantools unpack and a few integer comparisons.
 J1939-71 parameter ranges: for a parameter of n >= 8 bits the top byte 0xFF means "not
 available", 0xFE "error", 0xFB-0xFD "indicator/reserved" (outside the DBC range, so caught by the
 range check). For 2- and 4-bit discretes all-ones is "not available", all-ones minus one "error".
+
+A value inside the DBC range can still be physically impossible (VEP1 allows 3,212 V, VD 526
+million km, and a fleet's own DBC may allow anything): each agent signal is also checked
+against :data:`agent.sources.plausibility.LIMITS` and counted as ``implausible`` when refused.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from cantools.errors import Error as CantoolsError
 
 from agent.errors import SourceError
 from agent.sources.can.j1939 import pgn_of, source_address
+from agent.sources.plausibility import plausible
 from agent.sources.readings import Signal, SignalReading
 
 # SPN -> (agent signal, factor from the SPN's unit to the signal's unit, rank). When two SPNs
@@ -79,6 +84,7 @@ class SignalPlan:
     not_available: int = 0
     errors: int = 0
     out_of_range: int = 0
+    implausible: int = 0  # inside the DBC range, outside the physical limits
     superseded: int = 0
     decoded: int = 0
 
@@ -207,8 +213,11 @@ class J1939Decoder:
             if phys < sp.minimum or phys > sp.maximum:
                 sp.out_of_range += 1
                 continue
-            sp.decoded += 1
             target = sp.signal
+            if target is not None and not plausible(target, phys * sp.factor):
+                sp.implausible += 1
+                continue
+            sp.decoded += 1
             if target is None:
                 continue
             if target in self._contested:
@@ -251,6 +260,9 @@ class J1939Decoder:
             if phys < sp.minimum or phys > sp.maximum:
                 skipped[sp.name] = f"out of range ({phys:g} {sp.unit})"
                 continue
+            if sp.signal is not None and not plausible(sp.signal, phys * sp.factor):
+                skipped[sp.name] = f"implausible ({phys:g} {sp.unit})"
+                continue
             values[sp.name] = phys
         readings = tuple(self.decode(can_id, data, t))
         return DecodedFrame(plan.name, plan.pgn, source_address(can_id), values, skipped, readings)
@@ -264,11 +276,12 @@ class J1939Decoder:
                 signals[f"{plan.name}.{sp.name}"] = {
                     "decoded": sp.decoded, "not_available": sp.not_available,
                     "error": sp.errors, "out_of_range": sp.out_of_range,
-                    "superseded": sp.superseded,
+                    "implausible": sp.implausible, "superseded": sp.superseded,
                 }
         return {
             "frames": c.total, "matched": c.matched, "unknown_pgn": c.unknown_pgn,
             "not_extended": c.not_extended, "readings": c.readings,
             "bad_length": sum(p.bad_length for p in self._by_pgn.values()),
+            "implausible": sum(sp.implausible for p in self._by_pgn.values() for sp in p.signals),
             "signals": signals,
         }

@@ -175,6 +175,8 @@ def gga(s: Session, f: list[str], count: int) -> int:
     else:
         s.last_gga_timestamp = f[1]
     satellites = atoi(f[7])
+    if not s.refusals.accept("gnss.satellites", satellites):
+        satellites = 0  # an absurd count: this sentence gives no fix
     # receivers sending one GGA per constellation (GPGGA then GAGGA) split the count used
     if last_last_talker and last_last_talker != s.last_gga_talker:
         s.gga_sats_used += satellites
@@ -222,6 +224,8 @@ def gns(s: Session, f: list[str], count: int) -> int:
     if f[13][:1] in ("U", "V"):  # navigation status unsafe / not valid
         return mask
     satellites = atoi(f[7])
+    if not s.refusals.accept("gnss.satellites", satellites):
+        satellites = 0  # an absurd count: 2D at best
     pos = lat_lon(f[2], f[3], f[4], f[5])
     if pos is not None:
         nd.lat, nd.lon = pos

@@ -19,6 +19,11 @@ how this does, checked against its regression output):
   starts a new epoch: those epochs are kept.
 * **Derived.** Without a speed field the speed is the distance from the previous epoch's fix
   over the time between them; climb is the altitude difference over time (3D fixes only).
+* **Plausibility** (not gpsd's: a checksum proves transport, not sense). Each decoded value
+  outside :data:`agent.sources.plausibility.LIMITS` is dropped before the merge, as if the
+  field were empty, and counted (``refusals``): a refused position also drops the sentence's
+  fix mode, a refused altitude its 3D. Derived values (speed, track and climb computed from
+  positions or velocities) are checked the same way when a fix is reported.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from agent.sources.gnss.session import (
     Fix,
     Session,
 )
+from agent.sources.plausibility import Refusals
 from agent.sources.readings import FixMode, GnssFix
 
 NMEA_MAX = 130  # gpsd rejects longer sentences (counting the CR LF) as merged garbage
@@ -81,6 +87,7 @@ class FixMerger:
     def __init__(self, century: int = 2000) -> None:
         self.s = Session(century=century)
         self.counters = MergerCounters()
+        self.refusals: Refusals = self.s.refusals  # implausible values dropped, per field
 
     def set_century(self, century: int) -> None:
         self.s.century = century
@@ -88,7 +95,7 @@ class FixMerger:
     def update(self, sentence: str, t: float) -> GnssFix | None:
         s = self.s
         s.newdata = Fix()
-        mask = self._parse(sentence)
+        mask = self._screen(self._parse(sentence))
         if mask & CLEAR:
             if not mask & DOP:
                 s.carry_dops()
@@ -148,6 +155,37 @@ class FixMerger:
         if (mask & MODE and s.fix.mode == MODE_3D and s.newdata.mode != MODE_NO_FIX
                 and (s.lastfix.has_alt() or s.oldfix.has_alt())):
             s.newdata.mode = s.fix.mode
+        return mask
+
+    def _screen(self, mask: int) -> int:
+        """Drop (and count) what this sentence decoded outside the plausibility limits."""
+        s = self.s
+        nd = s.newdata
+        accept = s.refusals.accept
+        if mask & LATLON and _given(nd.lat) and _given(nd.lon):
+            lat_ok = accept("gnss.lat", nd.lat)
+            if not (accept("gnss.lon", nd.lon) and lat_ok):
+                nd.lat = nd.lon = _NAN
+                mask &= ~LATLON
+                if nd.mode >= MODE_2D:
+                    nd.mode = MODE_NO_FIX
+        if _given(nd.alt_msl) and not accept("gnss.alt", nd.alt_msl):
+            nd.alt_msl = nd.alt_hae = _NAN
+            if nd.mode == MODE_3D:
+                nd.mode = MODE_2D
+        if _given(nd.geoid_sep) and not accept("gnss.geoid_sep", nd.geoid_sep):
+            nd.geoid_sep = _NAN
+        if mask & SPEED and _given(nd.speed) and not accept("gnss.speed_mps", nd.speed):
+            nd.speed = _NAN
+            mask &= ~SPEED
+        if mask & TRACK and _given(nd.track) and not accept("gnss.track", nd.track):
+            nd.track = _NAN
+            mask &= ~TRACK
+        if mask & DOP:
+            for name in ("hdop", "vdop", "pdop"):
+                dop = getattr(s, name)
+                if _given(dop) and not accept("gnss.dop", dop):
+                    setattr(s, name, _NAN)
         return mask
 
     def _cycle(self, tag: str, mask: int) -> int:
@@ -228,6 +266,7 @@ class FixMerger:
         fix = s.fix
         mode = fix.mode
         has_fix = mode >= MODE_2D
+        derived = self._derived
         return GnssFix(
             t=t,
             time_ms=_time_ms(fix.time_ns),
@@ -235,15 +274,22 @@ class FixMerger:
             lat=_opt(fix.lat) if has_fix else None,
             lon=_opt(fix.lon) if has_fix else None,
             alt=_opt(fix.alt_msl) if has_fix else None,
-            speed_mps=_opt(fix.speed) if has_fix else None,
-            track=_opt(fix.track) if has_fix else None,
-            climb_mps=_opt(fix.climb) if mode >= MODE_3D else None,
+            speed_mps=derived("gnss.speed_mps", fix.speed) if has_fix else None,
+            track=derived("gnss.track", fix.track) if has_fix else None,
+            climb_mps=derived("gnss.climb_mps", fix.climb) if mode >= MODE_3D else None,
             hdop=_opt(s.hdop if math.isfinite(s.hdop) else s.prev_hdop),
             vdop=_opt(s.vdop if math.isfinite(s.vdop) else s.prev_vdop),
             pdop=_opt(s.pdop if math.isfinite(s.pdop) else s.prev_pdop),
             satellites_used=s.satellites_used,
             satellites_visible=s.satellites_visible,
         )
+
+
+    def _derived(self, quantity: str, value: float) -> float | None:
+        """A reported value that may have been computed here: ``None`` when implausible."""
+        if math.isnan(value):
+            return None
+        return value if self.refusals.accept(quantity, value) else None
 
 
 def _merge(to: Fix, mask: int, new: Fix) -> None:
@@ -272,6 +318,11 @@ def _merge(to: Fix, mask: int, new: Fix) -> None:
         to.vel_n = new.vel_n
         to.vel_e = new.vel_e
         to.vel_d = new.vel_d
+
+
+def _given(value: float) -> bool:
+    """Not NaN ("not said"); infinities are values, and implausible ones."""
+    return not math.isnan(value)
 
 
 def _opt(value: float) -> float | None:

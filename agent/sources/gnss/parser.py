@@ -38,4 +38,9 @@ class NmeaParser:
         """Framing and merging counters in one flat dict (for ``diagnostics()`` and the diag)."""
         out = self.framer.counters.as_dict()
         out.update(self.merger.counters.as_dict())
+        out["implausible"] = self.merger.refusals.total  # values dropped (per field: refusals())
         return out
+
+    def refusals(self) -> dict[str, int]:
+        """Decoded values dropped as implausible, per field (``gnss.alt``, ``gnss.track``...)."""
+        return self.merger.refusals.as_dict()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from agent.sources.plausibility import Refusals
+
 NAN = math.nan
 
 # Bits of the per-sentence change mask (gpsd's gps_mask_t, only the bits that matter here).
@@ -117,6 +119,8 @@ class Session:
     gsv_await: int = 0
     seen_gsa: set[str] = field(default_factory=set)  # talker letters (2nd char) seen on GSA
     seen_gsv: set[str] = field(default_factory=set)
+    # decoded values outside agent.sources.plausibility.LIMITS, dropped and counted here
+    refusals: Refusals = field(default_factory=Refusals)
 
     def carry_dops(self) -> None:
         """A new epoch starts: this epoch's DOPs become the previous ones (gpsd clears them)."""

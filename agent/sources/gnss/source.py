@@ -184,4 +184,5 @@ class GnssSerialSource(ThreadedSource):
             "last_fix_t": self._last_fix_t,
             "last_error": self._last_error,
             "nmea": self._parser.counters(),
+            "implausible": self._parser.refusals(),
         }

@@ -12,7 +12,9 @@ A vehicle that does not answer (ignition off: ``UNABLE TO CONNECT``, ``NO DATA``
 parked night would raise a CAN/OBD fault event: it is shown in ``diagnostics()``
 (``vehicle_responding``) and the source asks for PID 00 again every ``reconnect_s`` until the
 vehicle answers. A PID the vehicle declares but never answers is dropped after
-``NO_DATA_LIMIT`` ``NO DATA`` in a row, until the vehicle is found again.
+``NO_DATA_LIMIT`` ``NO DATA`` in a row, until the vehicle is found again. A decoded value
+outside :data:`agent.sources.plausibility.LIMITS` (e.g. PID 42 reads up to 65.5 V) is dropped
+and counted in ``diagnostics()["implausible"]``; the adapter did answer, so it is no failure.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import serial
 from agent.sources.obd.elm327 import Elm327, ElmError, ElmStoppedError, ElmTimeoutError, SerialPort
 from agent.sources.obd.pids import POLLED_PIDS, Pid
 from agent.sources.obd.session import ObdInfo, ObdSession
+from agent.sources.plausibility import Refusals
 from agent.sources.readings import (
     Reading,
     SignalReading,
@@ -83,6 +86,7 @@ class ObdSource(ThreadedSource):
         self._last_values: dict[str, float] = {}
         self._last_dtcs: tuple[str, ...] | None = None
         self._dropped_pids: set[int] = set()
+        self._refusals = Refusals()
 
     @classmethod
     def from_settings(cls, settings: ObdSettings) -> ObdSource | None:
@@ -176,8 +180,10 @@ class ObdSource(ThreadedSource):
                 else:
                     failures = timeouts = 0
                     no_data[pid.pid] = 0
-                    self._last_values[pid.name] = value
-                    if pid.signal is not None:
+                    if pid.signal is None:
+                        self._last_values[pid.name] = value
+                    elif self._refusals.accept(pid.signal, value):
+                        self._last_values[pid.name] = value
                         batch.append(SignalReading(time.time(), pid.signal, value, self.name))
                 if timeouts >= s.max_consecutive_errors:
                     raise ElmTimeoutError(f"no answer to {timeouts} requests in a row")
@@ -228,6 +234,7 @@ class ObdSource(ThreadedSource):
             "dtc_reads": self._dtc_reads,
             "errors": dict(self._errors),
             "last_values": dict(self._last_values),
+            "implausible": self._refusals.as_dict(),
             "last_dtcs": list(self._last_dtcs) if self._last_dtcs is not None else None,
             "last_error": self._last_error,
         }

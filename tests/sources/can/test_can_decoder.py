@@ -125,10 +125,12 @@ def test_not_available_error_and_out_of_range_values_are_skipped_and_counted(
     sig = dec.counters()["signals"]
     assert isinstance(sig, dict)
     assert sig["CCVS1.WheelBasedVehicleSpeed"] == {
-        "decoded": 1, "not_available": 1, "error": 1, "out_of_range": 1, "superseded": 0}
+        "decoded": 1, "not_available": 1, "error": 1, "out_of_range": 1, "implausible": 0,
+        "superseded": 0}
     assert sig["EEC1.EngineSpeed"]["not_available"] == 1
     assert sig["DD1.FuelLevel1"] == {
-        "decoded": 0, "not_available": 0, "error": 1, "out_of_range": 1, "superseded": 0}
+        "decoded": 0, "not_available": 0, "error": 1, "out_of_range": 1, "implausible": 0,
+        "superseded": 0}
     assert sig["ET1.EngineCoolantTemperature"]["not_available"] == 1
     assert sig["VDHR.HighResolutionTotalVehicleDistance"]["not_available"] == 1
 
@@ -193,7 +195,8 @@ def test_a_replacement_dbc_maps_by_spn_not_by_name(tmp_path: Path) -> None:
     sig = dec.counters()["signals"]
     assert isinstance(sig, dict)
     assert sig["TruckSpeed.ParkingBrake"] == {
-        "decoded": 1, "not_available": 1, "error": 1, "out_of_range": 0, "superseded": 0}
+        "decoded": 1, "not_available": 1, "error": 1, "out_of_range": 0, "implausible": 0,
+        "superseded": 0}
 
 
 def test_an_unreadable_dbc_is_a_source_error(tmp_path: Path) -> None:
@@ -203,3 +206,31 @@ def test_an_unreadable_dbc_is_a_source_error(tmp_path: Path) -> None:
         J1939Decoder.from_dbc(bad)
     with pytest.raises(SourceError, match="cannot load DBC"):
         J1939Decoder.from_dbc(tmp_path / "missing.dbc")
+
+
+def test_values_inside_the_dbc_range_but_physically_impossible_are_refused(
+        dec: J1939Decoder) -> None:
+    """VEP1 allows 3,212 V and VD 526 million km: a well-formed frame can still be nonsense."""
+    got = values(dec.decode(0x18FEF700, bytes.fromhex("FFFFFFFFD007FFFF"), 0.0))  # 100 V
+    got += values(dec.decode(0x18FEE000, bytes.fromhex("FFFFFFFF000000FA"), 0.0))  # 5e8 km
+    got += values(dec.decode(0x18FEF700, bytes.fromhex("FFFFFFFF1801FFFF"), 0.0))  # 14 V
+    assert got == [(Signal.VEHICLE_BATTERY_V, 14.0)]
+    c = dec.counters()
+    assert c["implausible"] == 2
+    sig = c["signals"]
+    assert isinstance(sig, dict)
+    assert sig["VEP1.BatteryPotentialPowerInput1"]["implausible"] == 1
+    assert sig["VEP1.BatteryPotentialPowerInput1"]["decoded"] == 1
+    assert sig["VD.TotalVehicleDistance"]["implausible"] == 1
+    why = dec.explain(0x18FEF700, bytes.fromhex("FFFFFFFFD007FFFF"))
+    assert why is not None and why.skipped == {"BatteryPotentialPowerInput1": "implausible (100 V)"}
+
+
+def test_a_fleet_dbc_that_allows_600_kmh_still_gets_no_such_reading(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.dbc"
+    path.write_text(CUSTOM_DBC.replace("(0.00390625,0) [0|250.996]", "(0.01,0) [0|655.35]"))
+    dec = J1939Decoder.from_dbc(path)
+    assert values(dec.decode(0x18FEF100, bytes.fromhex("F460EAFFFFFFFFFF"), 0.0)) == []  # 600
+    assert values(dec.decode(0x18FEF100, bytes.fromhex("F4409CFFFFFFFFFF"), 0.0)) == [
+        (Signal.WHEEL_SPEED_KMH, 400.0)]  # the limit itself is plausible
+    assert dec.counters()["implausible"] == 1

@@ -210,3 +210,93 @@ def test_unknown_ignored_and_short_sentences_are_counted_not_decoded() -> None:
     feed(m, "GPXYZ,1,2,3", "PUBX,00,1", "GPRMC,120000,A", "GPRMB,A,0.66,L,003,004")
     c = m.counters.as_dict()
     assert (c["unknown"], c["ignored"], c["too_short"], c["decoded"]) == (1, 2, 1, 0)
+
+
+# --- impossible values: valid checksums, absurd contents (issue 9) ----------------------------
+
+def hostile_epochs(merger: FixMerger, n: int = 4, **kw: str) -> list[GnssFix]:
+    """``n`` one-second epochs of RMC + GGA; ``kw`` replaces fields of both (see rmc/gga)."""
+    rmc_kw = {k: v for k, v in kw.items() if k in ("knots", "track", "lat", "lon")}
+    gga_kw = {k: v for k, v in kw.items() if k in ("sats", "alt", "lat", "lon")}
+    fixes: list[GnssFix] = []
+    for i in range(n):
+        hhmmss = f"1200{i:02d}.00"
+        fixes += feed(merger, rmc(hhmmss, **rmc_kw), gga(hhmmss, **gga_kw))
+    return fixes
+
+
+def test_gga_altitude_of_1e308_never_reaches_a_fix() -> None:
+    m = FixMerger()
+    fixes = hostile_epochs(m, alt="1e308")
+    assert fixes
+    assert all(f.alt is None for f in fixes)
+    assert all(f.climb_mps is None for f in fixes)
+    assert fixes[-1].lat == pytest.approx(48.1173)  # the rest of the sentence is kept
+    assert fixes[-1].mode == FixMode.FIX_2D  # no altitude: not a 3D fix
+    assert m.refusals.counts["gnss.alt"] == 4  # one per GGA
+
+
+def test_infinite_altitude_is_refused_too() -> None:
+    m = FixMerger()
+    assert all(f.alt is None for f in hostile_epochs(m, alt="1e999"))
+    assert m.refusals.counts["gnss.alt"] == 4
+
+
+def test_negative_speed_is_refused_and_counted() -> None:
+    m = FixMerger()
+    fixes = hostile_epochs(m, knots="-50.0")
+    assert fixes
+    # refused, so the speed is the one derived from positions (standing still: 0)
+    assert all(f.speed_mps is None or f.speed_mps >= 0 for f in fixes)
+    assert m.refusals.counts["gnss.speed_mps"] == 4
+
+
+def test_speed_above_400_kmh_is_refused() -> None:
+    m = FixMerger()
+    fixes = hostile_epochs(m, knots="5000.0")  # 9,260 km/h
+    assert all(f.speed_mps is None or f.speed_mps <= 400 / 3.6 for f in fixes)
+    assert m.refusals.counts["gnss.speed_mps"] == 4
+
+
+def test_track_of_639_degrees_is_refused_not_wrapped() -> None:
+    m = FixMerger()
+    fixes = hostile_epochs(m, track="639.0")
+    assert fixes
+    assert all(f.track is None for f in fixes)  # gpsd would have wrapped it to 279
+    assert m.refusals.counts["gnss.track"] == 4
+
+
+@pytest.mark.parametrize(("lat", "lon"), [("9500.000", "01131.000"), ("4807.038", "19000.000")])
+def test_position_out_of_range_gives_no_fix(lat: str, lon: str) -> None:
+    m = FixMerger()
+    fixes = hostile_epochs(m, lat=lat, lon=lon)
+    assert fixes
+    assert all(f.lat is None and f.lon is None for f in fixes)
+    assert all(f.mode <= FixMode.NO_FIX for f in fixes)
+    assert m.refusals.total == 8  # RMC and GGA, four epochs
+
+
+def test_absurd_hdop_is_refused() -> None:
+    m = FixMerger()
+    fixes = feed(m, rmc("120000.00"),
+                 "GPGGA,120000.00,4807.038,N,01131.000,E,1,08,-3.5,545.4,M,46.9,M,,",
+                 "GPGNS,120001.00,4807.038,N,01131.000,E,AA,08,5000,545.4,46.9,,,S")
+    assert all(f.hdop is None for f in fixes)
+    assert m.refusals.counts["gnss.dop"] == 2
+
+
+def test_more_than_99_satellites_used_gives_no_fix_from_that_sentence() -> None:
+    m = FixMerger()
+    fixes = feed(m, gga("120000.00", sats="150"))
+    assert fixes[-1].mode == FixMode.NO_FIX
+    assert fixes[-1].lat is None
+    assert m.refusals.counts["gnss.satellites"] == 1
+
+
+def test_plausible_epochs_refuse_nothing() -> None:
+    m = FixMerger()
+    fixes = hostile_epochs(m)
+    assert fixes[-1].alt == pytest.approx(545.4)
+    assert fixes[-1].track == pytest.approx(45.0)
+    assert m.refusals.total == 0
+    assert NmeaParser().counters()["implausible"] == 0

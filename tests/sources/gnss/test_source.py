@@ -248,3 +248,34 @@ async def test_a_crashed_reader_restarts_and_reports_the_receiver_back_up(
         replay.wait(10)
         await stop(task)
     assert [h.ok for h in got.health] == [True, False, True]
+
+
+async def test_well_formed_nonsense_never_reaches_readings_and_is_counted() -> None:
+    """Valid checksums, absurd contents (issue 9): altitude 1e308, negative speed, a 639°
+    track. The fixes carry none of it and diagnostics() counts every refusal."""
+    from agent.sources.gnss.replay import nmea
+
+    got = Collector()
+    with NmeaPty() as pty:
+        source = fast_source(pty.path)
+        task = asyncio.create_task(source.run(got))
+        await opened(source)
+        for i in range(5):
+            t = f"1200{i:02d}.00"
+            pty.write(nmea(f"GPRMC,{t},A,4807.038,N,01131.000,E,-12.5,639.0,010524,,,A"))
+            pty.write(nmea(f"GPGGA,{t},4807.038,N,01131.000,E,1,08,0.9,1e308,M,46.9,M,,"))
+        for _ in range(1000):  # every sentence through the parser (counted by the thread)
+            if source.diagnostics()["nmea"]["sentences"] >= 10:  # type: ignore[index]
+                break
+            await asyncio.sleep(0.01)
+        await got.until(lambda: len(got.fixes) >= 5)
+        await stop(task)
+    fixes = got.fixes
+    assert fixes
+    assert all(f.alt is None for f in fixes)
+    assert all(f.track is None for f in fixes)
+    assert all(f.speed_mps is None or f.speed_mps >= 0 for f in fixes)
+    assert fixes[-1].lat == pytest.approx(48.1173)
+    diag = source.diagnostics()
+    assert diag["implausible"] == {"gnss.alt": 5, "gnss.speed_mps": 5, "gnss.track": 5}
+    assert diag["nmea"]["implausible"] == 15  # type: ignore[index]

@@ -170,3 +170,22 @@ async def test_adapter_absent_at_start_is_one_fault(tmp_path: Path) -> None:
         await wait_until(lambda: int(source.diagnostics()["open_failures"]) >= 3)  # type: ignore[call-overload]
     assert out.health() == [False]
     assert "cannot open" in str(source.diagnostics()["last_error"])
+
+
+async def test_answers_outside_the_physical_limits_are_dropped_not_failures(elm: ElmPeer) -> None:
+    """PID 42 can say 65.5 V and PID A6 429 million km: well-formed, impossible. They never
+    become readings, are counted, and do not count as failed requests."""
+    elm.responses["0142"] = ["4142FFFF"]
+    elm.responses["01A6"] = ["41A6FFFFFFFF"]
+    source = ObdSource(obd_settings(elm.port, max_consecutive_errors=2))
+    async with running(source) as out:
+        await wait_until(lambda: elm.obd_requests().count("01A6") >= 3)  # three rounds
+        diag = source.diagnostics()
+    names = {name for name, _ in out.signals()}
+    assert "vehicle_battery_v" not in names and "total_distance_m" not in names
+    assert {"wheel_speed_kmh", "engine_rpm", "coolant_temp_c"} <= names
+    implausible = diag["implausible"]
+    assert isinstance(implausible, dict)
+    assert implausible["vehicle_battery_v"] >= 2 and implausible["total_distance_m"] >= 2
+    assert out.health() == [True]
+    assert diag["vehicle_responding"] is True
