@@ -80,6 +80,7 @@ class Agent:
         self.cameras: dict[str, Any] = {}  # camera id -> agent.vision.camera.Camera
         self.producers: list[str] = []  # components stopped first at shutdown
         self._early: list[Event] = []
+        self.keys_by_order: set[str] = set()  # dotted config keys changed by config orders
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- producing events ------------------------------------------------------------------

@@ -26,10 +26,13 @@ TOP_COMMANDS: dict[str, tuple[str, str]] = {
     "selftest": ("agent.diag.selftest", "check ports, cameras, models, disk, clock, cloud; "
                                         "pass/fail per line"),
     "snapshot": ("agent.diag.live_snapshot", "save the newest frame of the live driver camera"),
+    "outbox": ("agent.diag.outbox", "lanes, dead letters, evictions; --requeue ID"),
+    "config": ("agent.diag.config", "effective config, each value with its origin (default, "
+                                    "file, environment, order)"),
 }
 DIAG_COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("agent.diag.status", "the same as 'edge-agent status'"),
-    "config": ("agent.diag.config", "validate a config file and print it (secrets masked)"),
+    "config": ("agent.diag.config", "the same as 'edge-agent config'"),
     "outbox": ("agent.diag.outbox", "outbox counts, lanes, evictions and dead letters"),
     "nmea": ("agent.diag.nmea", "decode a captured NMEA file into one JSON fix per line"),
     "can": ("agent.diag.can", "decode SLCAN / candump traffic with the DBC"),

@@ -1,7 +1,10 @@
-"""``edge-agent diag outbox --config FILE [--json]``: what the outbox holds, lane by lane.
+"""``edge-agent outbox [--config FILE] [--json] [--requeue ID]`` (also ``diag outbox``):
+what the outbox holds, lane by lane.
 
 Reads through a read-only connection, so it is safe while the agent runs (WAL readers never
 block the writer) and changes nothing: rows in flight stay in flight, nothing is recovered.
+``--requeue ID`` puts a dead letter back in line: through the running agent when one answers
+(it owns the outbox), else by opening the outbox itself.
 """
 
 from __future__ import annotations
@@ -25,16 +28,38 @@ DEAD_LETTERS_SHOWN = 50
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None, help="TOML config file")
     parser.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    parser.add_argument("--requeue", type=int, metavar="ID", default=None,
+                        help="send the dead letter with this id again")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
+    if args.requeue is not None:
+        return _requeue(cfg, args.requeue)
     db, stats, letters = _read(cfg)
     if args.json:
         print(json.dumps(_as_json(db, stats, letters), indent=2))
     else:
         print(render(db, stats, letters))
     return 0
+
+
+def _requeue(cfg: AgentConfig, row_id: int) -> int:
+    from agent.diag.status import ask
+
+    answer = ask(cfg, {"cmd": "requeue", "id": row_id})
+    if answer is None:  # no agent: the outbox is ours to open (its lock says if not)
+        from agent.store.outbox import Outbox
+
+        with Outbox.from_settings(cfg.storage, cfg.device.identity()) as outbox:
+            done = outbox.requeue_dead_letter(row_id)
+    elif "error" in answer:
+        print(f"edge-agent: {answer['error']}")
+        return 1
+    else:
+        done = bool(answer["requeued"])
+    print(f"dead letter {row_id}: " + ("requeued" if done else "no such dead letter"))
+    return 0 if done else 1
 
 
 def read_outbox(cfg: AgentConfig) -> dict[str, Any]:

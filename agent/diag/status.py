@@ -39,13 +39,17 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
                              "/etc/edge-agent/agent.toml, or a running scripts/demo)")
 
 
-def find_config(path: Path | None) -> AgentConfig:
+def config_path(path: Path | None) -> Path | None:
+    """The file ``find_config`` loads (None: defaults and environment only)."""
     if path is None and not os.environ.get("EDGE_AGENT_CONFIG"):
         for candidate in (SYSTEM_CONFIG, DEMO_CONFIG):
             if candidate.is_file():
-                path = candidate
-                break
-    return load_config(path)
+                return candidate
+    return path
+
+
+def find_config(path: Path | None) -> AgentConfig:
+    return load_config(config_path(path))
 
 
 BOX_SOCKET = Path("/run/edge-agent/control.sock")  # systemd/edge-agent.service

@@ -6,6 +6,8 @@ JSON lines back. Requests (``{"cmd": ...}``):
 * ``status`` → the status document (:mod:`agent.runtime.status`);
 * ``watch`` ``{"topic": "gnss"|"can"|"dms"|"events"}`` → one document per ``interval_s`` until
   the client hangs up;
+* ``requeue`` ``{"id"}`` → a dead letter back in line (``{"requeued": bool}``);
+* ``config`` → the effective settings snapshot (secrets masked) and the keys set by orders;
 * ``snapshot`` ``{"camera": "cam1"}`` → the newest frame as base64 PNG;
 * ``hang`` ``{"component", "seconds"}`` / ``crash`` ``{"component"}`` → test hooks (the
   component's loop really sticks or raises), refused unless ``[runtime] test_hooks``.
@@ -108,6 +110,15 @@ class ControlServer(Component):
             await _send(writer, await self._status.build())
         elif cmd == "watch":
             await self._watch(request, writer)
+        elif cmd == "requeue":
+            outbox = self._status.outbox
+            if outbox is None:
+                raise ValueError("the outbox is not open")
+            done = await asyncio.to_thread(outbox.requeue_dead_letter, int(request["id"]))
+            self._status.wake_uplink()
+            await _send(writer, {"requeued": done})
+        elif cmd == "config":
+            await _send(writer, self._status.config())
         elif cmd == "snapshot":
             await _send(writer, await self._snapshot(str(request.get("camera", "cam1"))))
         elif cmd in ("hang", "crash"):

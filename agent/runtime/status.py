@@ -17,6 +17,7 @@ from agent.health import HealthState
 
 if TYPE_CHECKING:
     from agent.app import Agent
+    from agent.store.outbox import Outbox
 
 
 def _plain(value: Any) -> Any:
@@ -64,6 +65,20 @@ class StatusBuilder:
                 "age_s": round(time.time() - fix.t, 1),
             },
         }
+
+    @property
+    def outbox(self) -> Outbox | None:
+        return self._agent.outbox
+
+    def wake_uplink(self) -> None:
+        if self._agent.uplink is not None:
+            self._agent.uplink.notify()
+
+    def config(self) -> dict[str, Any]:
+        """The running snapshot (SecretStr dumps masked) and the keys orders changed."""
+        agent = self._agent
+        return {"values": agent.config.model_dump(mode="json"),
+                "by_order": sorted(agent.keys_by_order)}
 
     # --- live views (``edge-agent watch``) ------------------------------------------------
 

@@ -81,3 +81,24 @@ def test_no_outbox_is_an_error_not_a_new_database(
     assert main(["diag", "outbox", "--config", str(_config(tmp_path, data_dir))]) == 1
     assert "no outbox database" in capsys.readouterr().err
     assert not data_dir.exists()
+
+
+def test_requeue_a_dead_letter_with_no_agent_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with Outbox(data_dir, IDENTITY, max_bytes=1024 * 1024) as box:
+        box.append_many([alarm(0), alarm(1)])
+        letter = box.claim(1)[0]
+        box.dead_letter(letter.row_id, "NotProcess: bad")
+        box.release([r.row_id for r in box.claim(10)])
+    cfg = str(_config(tmp_path, data_dir))
+    assert main(["outbox", "--config", cfg, "--requeue", str(letter.row_id)]) == 0
+    assert main(["outbox", "--config", cfg, "--requeue", "999"]) == 1
+    out = capsys.readouterr().out
+    assert f"dead letter {letter.row_id}: requeued" in out
+    assert "dead letter 999: no such dead letter" in out
+    with Outbox(data_dir, IDENTITY, max_bytes=1024 * 1024) as box:
+        assert box.stats().dead_letters == 0
+        assert sum(box.stats().pending.values()) == 2
