@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS: PEM cert (chain)")
     p.add_argument("--tls-key", type=Path, default=None, help="serve HTTPS: PEM private key")
+    p.add_argument(
+        "--admin-token",
+        default=None,
+        help="credential of /admin/* (header X-Admin-Token); default: a random one, printed",
+    )
     p.add_argument("--print-client", action="store_true", help="print 'client: <id> <secret>'")
     p.add_argument("--access-log", action="store_true", help="log every request")
     return p
@@ -80,6 +85,10 @@ async def serve(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     )
+    if args.admin_token is not None:
+        if len(args.admin_token) < 16:
+            raise ValueError("--admin-token must be at least 16 characters")
+        config.admin_token = args.admin_token
     server = make_server(config, access_log=args.access_log)  # checks the TLS pair first
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
@@ -88,6 +97,8 @@ async def serve(args: argparse.Namespace) -> int:
         await asyncio.sleep(0.01)
     if server.started:
         print(f"cloud: {scheme(config)}://{host}:{port}", flush=True)
+        if args.admin_token is None:  # generated: the operator has no other way to learn it
+            print(f"admin: {config.admin_token}", flush=True)
         if args.print_client:
             cid, secret = next(iter(clients.items()))
             print(f"client: {cid} {secret}", flush=True)

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -59,6 +60,8 @@ class CloudConfig:
     # read-API links then come out as https too (they follow the request's scheme).
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # The credential of /admin/* (header X-Admin-Token); a fresh random one unless given.
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
 
 class ApiError(Exception):
@@ -110,6 +113,12 @@ class Cloud:
         if client is None or client not in self.config.clients:
             raise ApiError(401, "Unauthorized")
         return client
+
+    def authorise_admin(self, request: Request) -> None:
+        # Bytes, not str: compare_digest refuses non-ASCII str (header values are latin-1).
+        given = request.headers.get("x-admin-token", "").encode("latin-1")
+        if not hmac.compare_digest(given, self.config.admin_token.encode()):
+            raise ApiError(401, "Unauthorized")
 
     def authorise_read(self, request: Request) -> None:
         if self.config.require_read_auth or request.headers.get("authorization"):
@@ -364,6 +373,7 @@ class Cloud:
 
     # --- admin (tests and the demo) ------------------------------------------------------------
     async def admin_faults(self, request: Request) -> Response:
+        self.authorise_admin(request)
         plan = self.config.faults
         if request.method == "POST":
             body = await self.body_json(request)
@@ -379,6 +389,7 @@ class Cloud:
         return JSONResponse(plan.snapshot())
 
     async def admin_stats(self, request: Request) -> Response:
+        self.authorise_admin(request)
         counts = await self.db(self.store.counts)
         return JSONResponse(
             {
@@ -389,6 +400,7 @@ class Cloud:
         )
 
     async def admin_revoke_tokens(self, request: Request) -> Response:
+        self.authorise_admin(request)
         # Tokens are stateless; refuse every token issued before now (the next second).
         self.tokens_not_before = time.time() + 0.001
         return JSONResponse({"notBefore": self.tokens_not_before})
@@ -397,6 +409,7 @@ class Cloud:
         self.requests[name] = self.requests.get(name, 0) + 1
 
     async def admin_deliveries(self, request: Request) -> Response:
+        self.authorise_admin(request)
         body = await self.body_json(request)
         ulids = body.get("ulids") if isinstance(body, dict) else None
         if not isinstance(ulids, list):
