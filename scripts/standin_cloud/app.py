@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import time
@@ -23,16 +24,18 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
+from starlette.responses import JSONResponse as _StarletteJSON
 from starlette.routing import Route
 
-from .body import BodyError, split_events
+from .body import TOO_DEEP, BodyError, loads, split_events
 from .faults import FaultMiddleware, FaultPlan, FaultRule
-from .signing import Signer, load_or_create_key
+from .signing import Signer, load_or_create_key, same_text
 from .store import CloudStore, EventRow, write_object_atomically
-from .validate import BUCKETS, InvalidEnvelopeError, safe_key, validate_envelope
+from .validate import BUCKETS, InvalidEnvelopeError, safe_key, valid_text, validate_envelope
 
 T = TypeVar("T")
+log = logging.getLogger("standin_cloud")
 
 MAX_EVENTS_PER_BATCH = 5000
 MAX_LATEST = 1000
@@ -69,6 +72,14 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class JSONResponse(_StarletteJSON):
+    """JSON answers in ASCII: an error message may quote input holding a lone surrogate,
+    which UTF-8 cannot encode (Starlette's own renderer would raise, i.e. answer 500)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def bad_request(message: str) -> ApiError:
@@ -136,13 +147,15 @@ class Cloud:
     async def body_json(self, request: Request, lenient: bool = False) -> Any:
         raw = await self.body_bytes(request)
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            return loads(raw)
+        except ValueError as exc:  # UnicodeDecodeError is a ValueError
+            if str(exc) == TOO_DEEP:
+                raise bad_request(TOO_DEEP) from None
             if lenient:
                 # The seed's own examples omit commas between objects ("}{"); repair those.
                 try:
-                    return json.loads(re.sub(rb"}\s*{", b"},{", raw))
-                except (ValueError, UnicodeDecodeError):
+                    return loads(re.sub(rb"}\s*{", b"},{", raw))
+                except ValueError:
                     pass
             raise bad_request("body is not valid JSON") from None
 
@@ -166,7 +179,7 @@ class Cloud:
         if not isinstance(cid, str) or not isinstance(secret, str):
             raise bad_request("clientId and clientSecret are required")
         known = self.config.clients.get(cid)
-        if known is None or not hmac.compare_digest(known.encode(), secret.encode()):
+        if known is None or not same_text(secret, known):
             raise ApiError(401, "Unauthorized")
         ttl = self.config.token_ttl_s
         now = time.time()
@@ -248,7 +261,7 @@ class Cloud:
             if not isinstance(item, dict):
                 raise bad_request(f"files[{i}] must be an object")
             bucket, key, size = item.get("BucketName"), item.get("FileName"), item.get("Size")
-            if bucket not in BUCKETS:
+            if not isinstance(bucket, str) or bucket not in BUCKETS:
                 raise bad_request(f"files[{i}].BucketName: unknown bucket")
             if not isinstance(key, str) or not safe_key(key):
                 raise bad_request(f"files[{i}].FileName: not a valid key")
@@ -342,7 +355,9 @@ class Cloud:
         for i, item in enumerate(files):
             bucket = item.get("BucketName") if isinstance(item, dict) else None
             key = item.get("FileName") if isinstance(item, dict) else None
-            if bucket not in BUCKETS or not isinstance(key, str) or not safe_key(key):
+            if not isinstance(bucket, str) or bucket not in BUCKETS:
+                raise bad_request(f"files[{i}] needs a known BucketName and a FileName")
+            if not isinstance(key, str) or not safe_key(key):
                 raise bad_request(f"files[{i}] needs a known BucketName and a FileName")
             wanted.append((str(bucket), key))
         located = await self.db(lambda: [self._derived_locations(b, k) for b, k in wanted])
@@ -380,7 +395,7 @@ class Cloud:
             rules = body if isinstance(body, list) else [body]
             try:
                 parsed = [FaultRule.from_json(r) for r in rules]
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:
                 raise bad_request(str(exc)) from None
             for rule in parsed:
                 plan.add(rule)
@@ -412,9 +427,11 @@ class Cloud:
         self.authorise_admin(request)
         body = await self.body_json(request)
         ulids = body.get("ulids") if isinstance(body, dict) else None
-        if not isinstance(ulids, list):
-            raise bad_request('body must be {"ulids": [...]}')
-        found = await self.db(lambda: self.store.deliveries(str(u) for u in ulids))
+        if not isinstance(ulids, list) or not all(
+            isinstance(u, str) and valid_text(u) for u in ulids
+        ):
+            raise bad_request('body must be {"ulids": [str, ...]}')
+        found = await self.db(lambda: self.store.deliveries(ulids))
         return JSONResponse({"deliveries": found})
 
     async def health(self, request: Request) -> Response:
@@ -437,9 +454,9 @@ _QUOTED = re.compile(r"""['"]([^'"]+)['"]""")
 
 def _items(value: Any) -> list[str]:
     """``items`` as a JSON list, or as the seed's string form ``"['a', 'b']"``."""
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if isinstance(value, list) and all(isinstance(v, str) and valid_text(v) for v in value):
         return [v.strip() for v in value]
-    if isinstance(value, str):
+    if isinstance(value, str) and valid_text(value):
         found = _QUOTED.findall(value)
         parts = found or value.strip("[] ").split(",")
         return [v.strip() for v in parts if v.strip()]
@@ -471,6 +488,11 @@ def create_app(config: CloudConfig) -> Starlette:
                 response = _error(exc.status, exc.message)
             except ClientDisconnect:  # the client gave up (e.g. timed out on a "slow" fault)
                 response = _error(400, "client disconnected")
+            except Exception:
+                # Last line of defence only: every known bad input is refused above with a 4xx.
+                # Answering here (not re-raising) keeps the keep-alive connection open.
+                log.exception("%s %s: unexpected error", request.method, route_path)
+                response = _error(500, "Internal Server Error")
             cloud.count(f"{request.method} {route_path} {response.status_code}")
             return response
 

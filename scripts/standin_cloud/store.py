@@ -6,6 +6,7 @@ All methods are blocking and must be called from the single database thread the 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -133,7 +134,7 @@ class CloudStore:
 
     # --- files ---------------------------------------------------------------------------------
     def object_path(self, bucket: str, key: str) -> Path:
-        return self.objects_dir / bucket / key
+        return object_file(self.objects_dir, bucket, key)
 
     def record_file(
         self, bucket: str, key: str, *, size: int, sha256: str, content_type: str, now_ms: int
@@ -180,6 +181,17 @@ class CloudStore:
             "files": int(files),
             "file_bytes": int(bytes_),
         }
+
+
+def object_file(objects_dir: Path, bucket: str, key: str) -> Path:
+    """Where the bytes of ``bucket/key`` live: named by the key's SHA-256, not by the key.
+
+    S3 keys are flat strings: "a/b" and "a/b/c.png" are two objects, and a key part may be
+    longer than a file name may be (NAME_MAX 255). Mapping keys onto directories made both a
+    500 (a file where a directory is needed, or ENAMETOOLONG); a hash has neither problem.
+    """
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return objects_dir / bucket / digest[:2] / digest
 
 
 def write_object_atomically(path: Path, chunks: Iterable[bytes]) -> None:

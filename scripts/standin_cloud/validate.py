@@ -52,6 +52,42 @@ _HARDWARE: dict[str, type] = {
 }  # fmt: skip
 
 
+MAX_KEY_BYTES = 1024  # S3's limit for an object key (UTF-8)
+
+
+def valid_text(value: str) -> bool:
+    """A string that is real Unicode: JSON's "\\ud800" escapes parse into lone surrogates,
+    which cannot be encoded (UTF-8, SQLite, file names) and would fail far from the input."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def show(value: Any, limit: int = 40) -> str:
+    """``value`` for an error message: short, and printable whatever it holds."""
+    text = value if isinstance(value, str) else type(value).__name__
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _bad_strings(obj: Any) -> bool:
+    """Whether any key or string inside ``obj`` is not valid Unicode (iterative: no recursion)."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not valid_text(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 class InvalidEnvelopeError(ValueError):
     """One envelope refused; the message goes into ``NotProcess[].Error``."""
 
@@ -73,7 +109,7 @@ def _check_fields(where: str, obj: dict[str, Any], spec: dict[str, type], exact:
     if exact:
         extra = sorted(set(obj) - set(spec))
         if extra:
-            raise InvalidEnvelopeError(f"{where}: unknown key {extra[0]}")
+            raise InvalidEnvelopeError(f"{where}: unknown key {show(extra[0])}")
 
 
 def _check_files(files: Any) -> list[tuple[str, str]]:
@@ -86,22 +122,29 @@ def _check_files(files: Any) -> list[tuple[str, str]]:
         name, bucket = item.get("filename"), item.get("bucket")
         if not isinstance(name, str) or not name or not safe_key(name):
             raise InvalidEnvelopeError(f"files[{i}].filename: missing or not a safe key")
-        if bucket not in BUCKETS:
-            raise InvalidEnvelopeError(f"files[{i}].bucket: unknown bucket {bucket!r}")
-        if item.get("type") not in FILE_TYPES:
+        # isinstance first: a list or object is unhashable and "in" a set would raise.
+        if not isinstance(bucket, str) or bucket not in BUCKETS:
+            raise InvalidEnvelopeError(f"files[{i}].bucket: unknown bucket {show(bucket)!r}")
+        kind = item.get("type")
+        if not isinstance(kind, str) or kind not in FILE_TYPES:
             raise InvalidEnvelopeError(f"files[{i}].type: must be image or video")
-        if "feature" in item and item["feature"] not in FILE_FEATURES:
+        feature = item.get("feature", "event")
+        if not isinstance(feature, str) or feature not in FILE_FEATURES:
             raise InvalidEnvelopeError(f"files[{i}].feature: must be event or face")
         extra = sorted(set(item) - {"filename", "bucket", "type", "feature"})
         if extra:
-            raise InvalidEnvelopeError(f"files[{i}]: unknown key {extra[0]}")
+            raise InvalidEnvelopeError(f"files[{i}]: unknown key {show(extra[0])}")
         out.append((bucket, name))
     return out
 
 
 def safe_key(key: str) -> bool:
-    """An object key that cannot escape its bucket directory."""
-    if key.startswith("/") or "\\" in key or "\x00" in key or len(key) > 512:
+    """An object key without path tricks: not absolute, no empty/``.``/``..`` part, no backslash
+    or NUL, valid Unicode and at most 1024 bytes. (Objects are stored under a hash of the key,
+    so a key never becomes a path; these rules keep keys sane for the agent and the read API.)"""
+    if key.startswith("/") or "\\" in key or "\x00" in key or not valid_text(key):
+        return False
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         return False
     return all(part not in ("", ".", "..") for part in key.split("/"))
 
@@ -115,7 +158,9 @@ def validate_envelope(ev: Any) -> list[tuple[str, str]]:
         raise InvalidEnvelopeError(f"{missing[0]}: missing")
     if len(ev) != len(ENVELOPE_KEYS):
         extra = sorted(set(ev) - set(ENVELOPE_KEYS))
-        raise InvalidEnvelopeError(f"{extra[0]}: unknown key")
+        raise InvalidEnvelopeError(f"{show(extra[0])}: unknown key")
+    if _bad_strings(ev):
+        raise InvalidEnvelopeError("event: strings must be valid Unicode (lone surrogate)")
     for key in _STR:
         if not isinstance(ev[key], str) or not ev[key]:
             raise InvalidEnvelopeError(f"{key}: must be a non-empty string")
@@ -132,7 +177,8 @@ def validate_envelope(ev: Any) -> list[tuple[str, str]]:
         raise InvalidEnvelopeError("ulid: not a ULID")
     if not ULID_RE.match(ev["accountulid"]):
         raise InvalidEnvelopeError("accountulid: not a ULID")
-    if not ev["deviceSource"].isalnum() or len(ev["deviceSource"]) > 32:
+    ds = ev["deviceSource"]
+    if not (ds.isascii() and ds.isalnum()) or len(ds) > 32:  # isalnum alone accepts "٣"
         raise InvalidEnvelopeError("deviceSource: must be letters and digits (an IMEI)")
     if not 0 <= ev["sequenceNumber"] < 1 << 32:
         raise InvalidEnvelopeError("sequenceNumber: out of range 0..2^32-1")
