@@ -87,6 +87,10 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, f"{message}(error Aplication)")
 
 
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, f"body too large: at most {limit} bytes")
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"Error": message}, status_code=status, headers=headers)
 
@@ -136,12 +140,10 @@ class Cloud:
             self.authorise(request)
 
     async def body_bytes(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and int(declared) > self.config.max_body_bytes:
-            raise bad_request("body too large")
-        raw = await request.body()
+        limit = self.config.max_body_bytes
+        raw = await read_capped(request, limit)
         if request.headers.get("content-encoding", "").lower() == "gzip":
-            raw = await asyncio.to_thread(_gunzip, raw, self.config.max_body_bytes)
+            raw = await asyncio.to_thread(_gunzip, raw, limit)
         return raw
 
     async def body_json(self, request: Request, lenient: bool = False) -> Any:
@@ -293,7 +295,7 @@ class Cloud:
 
     async def put_object(self, request: Request) -> Response:
         bucket, key, size = self._check_object_url(request, "PUT")
-        data = await request.body()
+        data = await read_capped(request, int(size))  # the signed size is this body's cap
         if len(data) != int(size):
             raise bad_request(f"expected {size} bytes, got {len(data)}")
         digest = hashlib.sha256(data).hexdigest()
@@ -438,6 +440,25 @@ class Cloud:
         return JSONResponse({"ok": True})
 
 
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, read as it streams in and refused (413) as soon as it passes ``limit``.
+
+    ``request.body()`` would read a chunked body (no Content-Length) to its end, however large,
+    before anything could check its size.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)  # unread rest: uvicorn closes the connection after answering
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _gunzip(raw: bytes, limit: int) -> bytes:
     dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
@@ -445,7 +466,7 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
     except zlib.error:
         raise bad_request("body is not valid gzip") from None
     if len(out) > limit or dec.unconsumed_tail:
-        raise bad_request("body too large")
+        raise too_large(limit)
     return out
 
 
