@@ -45,10 +45,21 @@ MAX_OBJECT_BYTES = 256 * 1024 * 1024
 SEARCH_TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
 
 
+@dataclass(frozen=True, slots=True)
+class ClientBinding:
+    """The device and account a client's tokens may store events for (None: learnt on use)."""
+
+    device_source: str | None = None
+    account_ulid: str | None = None
+
+
 @dataclass
 class CloudConfig:
     data_dir: Path
     clients: dict[str, str]  # clientId -> clientSecret
+    # clientId -> registered device/account. A client without one (or a field left None) is
+    # bound to what its first accepted event says, persisted in the database.
+    bindings: dict[str, ClientBinding] = field(default_factory=dict)
     token_ttl_s: int = 3600
     url_ttl_s: int = 900
     require_files: bool = True  # refuse events whose files[] were not uploaded first
@@ -189,7 +200,7 @@ class Cloud:
         return JSONResponse({"accessToken": token, "expiresIn": ttl})
 
     async def post_events(self, request: Request) -> Response:
-        self.authorise(request)
+        client = self.authorise(request)
         gz = request.headers.get("content-encoding", "").lower() == "gzip"
         self.count("events bodies gzip" if gz else "events bodies plain")
         raw = await self.body_bytes(request)
@@ -199,17 +210,39 @@ class Cloud:
             raise bad_request(str(exc)) from None
         if len(events) > MAX_EVENTS_PER_BATCH:
             raise bad_request(f"at most {MAX_EVENTS_PER_BATCH} events per request")
-        not_process = await self.db(lambda: self._ingest(events))
+        not_process = await self.db(lambda: self._ingest(client, events))
         return JSONResponse({"NotProcess": not_process or None})
 
-    def _ingest(self, events: list[tuple[Any, str]]) -> list[dict[str, str]]:
+    def _bound_to(self, client: str, first: dict[str, Any]) -> tuple[str, str]:
+        """(deviceSource, accountulid) of ``client``: registered, else learnt from its first
+        valid event (``first``), persisted so a restart keeps it (database thread)."""
+        registered = self.config.bindings.get(client, ClientBinding())
+        device, account = registered.device_source, registered.account_ulid
+        if device is None or account is None:
+            learnt = self.store.binding(client)
+            if learnt is None:
+                learnt = (first["deviceSource"], first["accountulid"])
+                self.store.bind(client, *learnt)
+            device = learnt[0] if device is None else device
+            account = learnt[1] if account is None else account
+        return device, account
+
+    def _ingest(self, client: str, events: list[tuple[Any, str]]) -> list[dict[str, str]]:
         """Validate and store a batch (database thread); return the refused ones."""
         refused: list[dict[str, str]] = []
         valid: list[tuple[dict[str, Any], list[tuple[str, str]]]] = []
         texts: dict[int, str] = {}
+        bound: tuple[str, str] | None = None
         for ev, text in events:
             try:
-                valid.append((ev, validate_envelope(ev)))
+                files = validate_envelope(ev)
+                # A token stores events only for its client's own device and account.
+                bound = bound or self._bound_to(client, ev)
+                if ev["deviceSource"] != bound[0]:
+                    raise InvalidEnvelopeError("deviceSource: not the device of this token")
+                if ev["accountulid"] != bound[1]:
+                    raise InvalidEnvelopeError("accountulid: not the account of this token")
+                valid.append((ev, files))
                 texts[id(ev)] = text
             except InvalidEnvelopeError as exc:
                 ulid = ev.get("ulid") if isinstance(ev, dict) else None

@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS files (
     puts INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_bindings (
+    client_id TEXT PRIMARY KEY,
+    device_source TEXT NOT NULL,
+    account_ulid TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 EventRow = tuple[str, str, str, int, int, int, str]  # ulid, account, device, ts, seq, recv, json
@@ -131,6 +136,22 @@ class CloudStore:
             sql = f"SELECT ulid, deliveries FROM events WHERE ulid IN ({marks})"
             out.update(dict(self._db.execute(sql, chunk)))
         return out
+
+    # --- clients -------------------------------------------------------------------------------
+    def binding(self, client_id: str) -> tuple[str, str] | None:
+        """(deviceSource, accountulid) learnt from the client's first accepted event."""
+        row = self._db.execute(
+            "SELECT device_source, account_ulid FROM client_bindings WHERE client_id = ?",
+            (client_id,),
+        ).fetchone()
+        return (str(row[0]), str(row[1])) if row is not None else None
+
+    def bind(self, client_id: str, device_source: str, account_ulid: str) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO client_bindings (client_id, device_source, account_ulid)"
+            " VALUES (?, ?, ?)",
+            (client_id, device_source, account_ulid),
+        )
 
     # --- files ---------------------------------------------------------------------------------
     def object_path(self, bucket: str, key: str) -> Path:
