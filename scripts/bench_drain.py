@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import platform
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,9 @@ def make_events(n: int, start: int) -> list[Event]:
     return out
 
 
+ADMIN_TOKEN = secrets.token_urlsafe(32)  # the cloud's /admin/* credential for this run
+
+
 def start_cloud(data: Path, creds: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [
@@ -82,6 +86,8 @@ def start_cloud(data: Path, creds: Path) -> tuple[subprocess.Popen[str], str]:
             str(data),
             "--credentials",
             str(creds),
+            "--admin-token",
+            ADMIN_TOKEN,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -178,7 +184,8 @@ def main() -> int:
         cloud_cpu = (cloud_cpu1.user + cloud_cpu1.system) - (cloud_cpu0.user + cloud_cpu0.system)
         import httpx
 
-        cloud_events = httpx.get(f"{url}/admin/stats", timeout=30).json()["events"]
+        admin = {"X-Admin-Token": ADMIN_TOKEN}
+        cloud_events = httpx.get(f"{url}/admin/stats", headers=admin, timeout=30).json()["events"]
     finally:
         cloud.terminate()
         cloud.wait(timeout=10)

@@ -8,7 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from .app import CloudConfig
+from .app import ClientBinding, CloudConfig
 from .faults import FaultPlan, parse_rule
 from .server import bind, make_server, scheme
 
@@ -16,18 +16,26 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CREDENTIALS = REPO / "config" / "cloud-demo.toml"
 
 
-def load_clients(path: Path) -> dict[str, str]:
-    """``[[clients]] clientId = ..., clientSecret = ...`` entries of a TOML file."""
+def load_credentials(path: Path) -> tuple[dict[str, str], dict[str, ClientBinding]]:
+    """``[[clients]] clientId = ..., clientSecret = ...`` entries of a TOML file, each with an
+    optional ``deviceSource`` and ``accountulid`` its tokens are bound to."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     clients: dict[str, str] = {}
+    bindings: dict[str, ClientBinding] = {}
     for entry in data.get("clients", []):
         cid, secret = entry.get("clientId"), entry.get("clientSecret")
         if not isinstance(cid, str) or not isinstance(secret, str) or not cid or not secret:
             raise ValueError(f"{path}: each [[clients]] needs clientId and clientSecret strings")
         clients[cid] = secret
+        device, account = entry.get("deviceSource"), entry.get("accountulid")
+        for name, value in (("deviceSource", device), ("accountulid", account)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"{path}: {cid}: {name} must be a non-empty string")
+        if device is not None or account is not None:
+            bindings[cid] = ClientBinding(device, account)
     if not clients:
         raise ValueError(f"{path}: no [[clients]] defined")
-    return clients
+    return clients, bindings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS: PEM cert (chain)")
     p.add_argument("--tls-key", type=Path, default=None, help="serve HTTPS: PEM private key")
+    p.add_argument(
+        "--admin-token",
+        default=None,
+        help="credential of /admin/* (header X-Admin-Token); default: a random one, printed",
+    )
     p.add_argument("--print-client", action="store_true", help="print 'client: <id> <secret>'")
     p.add_argument("--access-log", action="store_true", help="log every request")
     return p
@@ -67,10 +80,11 @@ async def serve(args: argparse.Namespace) -> int:
     plan = FaultPlan()
     for spec in args.fault:
         plan.add(parse_rule(spec))
-    clients = load_clients(args.credentials)
+    clients, bindings = load_credentials(args.credentials)
     config = CloudConfig(
         data_dir=args.data,
         clients=clients,
+        bindings=bindings,
         token_ttl_s=args.token_ttl,
         url_ttl_s=args.url_ttl,
         require_files=not args.allow_missing_files,
@@ -80,6 +94,10 @@ async def serve(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     )
+    if args.admin_token is not None:
+        if len(args.admin_token) < 16:
+            raise ValueError("--admin-token must be at least 16 characters")
+        config.admin_token = args.admin_token
     server = make_server(config, access_log=args.access_log)  # checks the TLS pair first
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
@@ -88,6 +106,8 @@ async def serve(args: argparse.Namespace) -> int:
         await asyncio.sleep(0.01)
     if server.started:
         print(f"cloud: {scheme(config)}://{host}:{port}", flush=True)
+        if args.admin_token is None:  # generated: the operator has no other way to learn it
+            print(f"admin: {config.admin_token}", flush=True)
         if args.print_client:
             cid, secret = next(iter(clients.items()))
             print(f"client: {cid} {secret}", flush=True)

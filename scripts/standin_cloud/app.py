@@ -7,7 +7,9 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import re
+import secrets
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -22,16 +24,18 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
+from starlette.responses import JSONResponse as _StarletteJSON
 from starlette.routing import Route
 
-from .body import BodyError, split_events
+from .body import TOO_DEEP, BodyError, loads, split_events
 from .faults import FaultMiddleware, FaultPlan, FaultRule
-from .signing import Signer, load_or_create_key
+from .signing import Signer, load_or_create_key, same_text
 from .store import CloudStore, EventRow, write_object_atomically
-from .validate import BUCKETS, InvalidEnvelopeError, safe_key, validate_envelope
+from .validate import BUCKETS, InvalidEnvelopeError, safe_key, valid_text, validate_envelope
 
 T = TypeVar("T")
+log = logging.getLogger("standin_cloud")
 
 MAX_EVENTS_PER_BATCH = 5000
 MAX_LATEST = 1000
@@ -41,10 +45,21 @@ MAX_OBJECT_BYTES = 256 * 1024 * 1024
 SEARCH_TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
 
 
+@dataclass(frozen=True, slots=True)
+class ClientBinding:
+    """The device and account a client's tokens may store events for (None: learnt on use)."""
+
+    device_source: str | None = None
+    account_ulid: str | None = None
+
+
 @dataclass
 class CloudConfig:
     data_dir: Path
     clients: dict[str, str]  # clientId -> clientSecret
+    # clientId -> registered device/account. A client without one (or a field left None) is
+    # bound to what its first accepted event says, persisted in the database.
+    bindings: dict[str, ClientBinding] = field(default_factory=dict)
     token_ttl_s: int = 3600
     url_ttl_s: int = 900
     require_files: bool = True  # refuse events whose files[] were not uploaded first
@@ -59,6 +74,8 @@ class CloudConfig:
     # read-API links then come out as https too (they follow the request's scheme).
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # The credential of /admin/* (header X-Admin-Token); a fresh random one unless given.
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
 
 class ApiError(Exception):
@@ -68,9 +85,21 @@ class ApiError(Exception):
         self.message = message
 
 
+class JSONResponse(_StarletteJSON):
+    """JSON answers in ASCII: an error message may quote input holding a lone surrogate,
+    which UTF-8 cannot encode (Starlette's own renderer would raise, i.e. answer 500)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def bad_request(message: str) -> ApiError:
     # The seed's Bad Request body, typo included: {"Error": "%s(error Aplication)"}.
     return ApiError(400, f"{message}(error Aplication)")
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, f"body too large: at most {limit} bytes")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -111,29 +140,35 @@ class Cloud:
             raise ApiError(401, "Unauthorized")
         return client
 
+    def authorise_admin(self, request: Request) -> None:
+        # Bytes, not str: compare_digest refuses non-ASCII str (header values are latin-1).
+        given = request.headers.get("x-admin-token", "").encode("latin-1")
+        if not hmac.compare_digest(given, self.config.admin_token.encode()):
+            raise ApiError(401, "Unauthorized")
+
     def authorise_read(self, request: Request) -> None:
         if self.config.require_read_auth or request.headers.get("authorization"):
             self.authorise(request)
 
     async def body_bytes(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and int(declared) > self.config.max_body_bytes:
-            raise bad_request("body too large")
-        raw = await request.body()
+        limit = self.config.max_body_bytes
+        raw = await read_capped(request, limit)
         if request.headers.get("content-encoding", "").lower() == "gzip":
-            raw = await asyncio.to_thread(_gunzip, raw, self.config.max_body_bytes)
+            raw = await asyncio.to_thread(_gunzip, raw, limit)
         return raw
 
     async def body_json(self, request: Request, lenient: bool = False) -> Any:
         raw = await self.body_bytes(request)
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            return loads(raw)
+        except ValueError as exc:  # UnicodeDecodeError is a ValueError
+            if str(exc) == TOO_DEEP:
+                raise bad_request(TOO_DEEP) from None
             if lenient:
                 # The seed's own examples omit commas between objects ("}{"); repair those.
                 try:
-                    return json.loads(re.sub(rb"}\s*{", b"},{", raw))
-                except (ValueError, UnicodeDecodeError):
+                    return loads(re.sub(rb"}\s*{", b"},{", raw))
+                except ValueError:
                     pass
             raise bad_request("body is not valid JSON") from None
 
@@ -157,7 +192,7 @@ class Cloud:
         if not isinstance(cid, str) or not isinstance(secret, str):
             raise bad_request("clientId and clientSecret are required")
         known = self.config.clients.get(cid)
-        if known is None or not hmac.compare_digest(known.encode(), secret.encode()):
+        if known is None or not same_text(secret, known):
             raise ApiError(401, "Unauthorized")
         ttl = self.config.token_ttl_s
         now = time.time()
@@ -165,7 +200,7 @@ class Cloud:
         return JSONResponse({"accessToken": token, "expiresIn": ttl})
 
     async def post_events(self, request: Request) -> Response:
-        self.authorise(request)
+        client = self.authorise(request)
         gz = request.headers.get("content-encoding", "").lower() == "gzip"
         self.count("events bodies gzip" if gz else "events bodies plain")
         raw = await self.body_bytes(request)
@@ -175,17 +210,39 @@ class Cloud:
             raise bad_request(str(exc)) from None
         if len(events) > MAX_EVENTS_PER_BATCH:
             raise bad_request(f"at most {MAX_EVENTS_PER_BATCH} events per request")
-        not_process = await self.db(lambda: self._ingest(events))
+        not_process = await self.db(lambda: self._ingest(client, events))
         return JSONResponse({"NotProcess": not_process or None})
 
-    def _ingest(self, events: list[tuple[Any, str]]) -> list[dict[str, str]]:
+    def _bound_to(self, client: str, first: dict[str, Any]) -> tuple[str, str]:
+        """(deviceSource, accountulid) of ``client``: registered, else learnt from its first
+        valid event (``first``), persisted so a restart keeps it (database thread)."""
+        registered = self.config.bindings.get(client, ClientBinding())
+        device, account = registered.device_source, registered.account_ulid
+        if device is None or account is None:
+            learnt = self.store.binding(client)
+            if learnt is None:
+                learnt = (first["deviceSource"], first["accountulid"])
+                self.store.bind(client, *learnt)
+            device = learnt[0] if device is None else device
+            account = learnt[1] if account is None else account
+        return device, account
+
+    def _ingest(self, client: str, events: list[tuple[Any, str]]) -> list[dict[str, str]]:
         """Validate and store a batch (database thread); return the refused ones."""
         refused: list[dict[str, str]] = []
         valid: list[tuple[dict[str, Any], list[tuple[str, str]]]] = []
         texts: dict[int, str] = {}
+        bound: tuple[str, str] | None = None
         for ev, text in events:
             try:
-                valid.append((ev, validate_envelope(ev)))
+                files = validate_envelope(ev)
+                # A token stores events only for its client's own device and account.
+                bound = bound or self._bound_to(client, ev)
+                if ev["deviceSource"] != bound[0]:
+                    raise InvalidEnvelopeError("deviceSource: not the device of this token")
+                if ev["accountulid"] != bound[1]:
+                    raise InvalidEnvelopeError("accountulid: not the account of this token")
+                valid.append((ev, files))
                 texts[id(ev)] = text
             except InvalidEnvelopeError as exc:
                 ulid = ev.get("ulid") if isinstance(ev, dict) else None
@@ -239,7 +296,7 @@ class Cloud:
             if not isinstance(item, dict):
                 raise bad_request(f"files[{i}] must be an object")
             bucket, key, size = item.get("BucketName"), item.get("FileName"), item.get("Size")
-            if bucket not in BUCKETS:
+            if not isinstance(bucket, str) or bucket not in BUCKETS:
                 raise bad_request(f"files[{i}].BucketName: unknown bucket")
             if not isinstance(key, str) or not safe_key(key):
                 raise bad_request(f"files[{i}].FileName: not a valid key")
@@ -271,7 +328,7 @@ class Cloud:
 
     async def put_object(self, request: Request) -> Response:
         bucket, key, size = self._check_object_url(request, "PUT")
-        data = await request.body()
+        data = await read_capped(request, int(size))  # the signed size is this body's cap
         if len(data) != int(size):
             raise bad_request(f"expected {size} bytes, got {len(data)}")
         digest = hashlib.sha256(data).hexdigest()
@@ -333,7 +390,9 @@ class Cloud:
         for i, item in enumerate(files):
             bucket = item.get("BucketName") if isinstance(item, dict) else None
             key = item.get("FileName") if isinstance(item, dict) else None
-            if bucket not in BUCKETS or not isinstance(key, str) or not safe_key(key):
+            if not isinstance(bucket, str) or bucket not in BUCKETS:
+                raise bad_request(f"files[{i}] needs a known BucketName and a FileName")
+            if not isinstance(key, str) or not safe_key(key):
                 raise bad_request(f"files[{i}] needs a known BucketName and a FileName")
             wanted.append((str(bucket), key))
         located = await self.db(lambda: [self._derived_locations(b, k) for b, k in wanted])
@@ -364,13 +423,14 @@ class Cloud:
 
     # --- admin (tests and the demo) ------------------------------------------------------------
     async def admin_faults(self, request: Request) -> Response:
+        self.authorise_admin(request)
         plan = self.config.faults
         if request.method == "POST":
             body = await self.body_json(request)
             rules = body if isinstance(body, list) else [body]
             try:
                 parsed = [FaultRule.from_json(r) for r in rules]
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:
                 raise bad_request(str(exc)) from None
             for rule in parsed:
                 plan.add(rule)
@@ -379,6 +439,7 @@ class Cloud:
         return JSONResponse(plan.snapshot())
 
     async def admin_stats(self, request: Request) -> Response:
+        self.authorise_admin(request)
         counts = await self.db(self.store.counts)
         return JSONResponse(
             {
@@ -389,6 +450,7 @@ class Cloud:
         )
 
     async def admin_revoke_tokens(self, request: Request) -> Response:
+        self.authorise_admin(request)
         # Tokens are stateless; refuse every token issued before now (the next second).
         self.tokens_not_before = time.time() + 0.001
         return JSONResponse({"notBefore": self.tokens_not_before})
@@ -397,15 +459,37 @@ class Cloud:
         self.requests[name] = self.requests.get(name, 0) + 1
 
     async def admin_deliveries(self, request: Request) -> Response:
+        self.authorise_admin(request)
         body = await self.body_json(request)
         ulids = body.get("ulids") if isinstance(body, dict) else None
-        if not isinstance(ulids, list):
-            raise bad_request('body must be {"ulids": [...]}')
-        found = await self.db(lambda: self.store.deliveries(str(u) for u in ulids))
+        if not isinstance(ulids, list) or not all(
+            isinstance(u, str) and valid_text(u) for u in ulids
+        ):
+            raise bad_request('body must be {"ulids": [str, ...]}')
+        found = await self.db(lambda: self.store.deliveries(ulids))
         return JSONResponse({"deliveries": found})
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True})
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, read as it streams in and refused (413) as soon as it passes ``limit``.
+
+    ``request.body()`` would read a chunked body (no Content-Length) to its end, however large,
+    before anything could check its size.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)  # unread rest: uvicorn closes the connection after answering
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _gunzip(raw: bytes, limit: int) -> bytes:
@@ -415,7 +499,7 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
     except zlib.error:
         raise bad_request("body is not valid gzip") from None
     if len(out) > limit or dec.unconsumed_tail:
-        raise bad_request("body too large")
+        raise too_large(limit)
     return out
 
 
@@ -424,9 +508,9 @@ _QUOTED = re.compile(r"""['"]([^'"]+)['"]""")
 
 def _items(value: Any) -> list[str]:
     """``items`` as a JSON list, or as the seed's string form ``"['a', 'b']"``."""
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if isinstance(value, list) and all(isinstance(v, str) and valid_text(v) for v in value):
         return [v.strip() for v in value]
-    if isinstance(value, str):
+    if isinstance(value, str) and valid_text(value):
         found = _QUOTED.findall(value)
         parts = found or value.strip("[] ").split(",")
         return [v.strip() for v in parts if v.strip()]
@@ -458,6 +542,11 @@ def create_app(config: CloudConfig) -> Starlette:
                 response = _error(exc.status, exc.message)
             except ClientDisconnect:  # the client gave up (e.g. timed out on a "slow" fault)
                 response = _error(400, "client disconnected")
+            except Exception:
+                # Last line of defence only: every known bad input is refused above with a 4xx.
+                # Answering here (not re-raising) keeps the keep-alive connection open.
+                log.exception("%s %s: unexpected error", request.method, route_path)
+                response = _error(500, "Internal Server Error")
             cloud.count(f"{request.method} {route_path} {response.status_code}")
             return response
 

@@ -28,6 +28,21 @@ class BodyError(ValueError):
     """Not a ``{"Events": [...]}`` JSON body."""
 
 
+TOO_DEEP = "body is nested too deeply"
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` without NaN/Infinity; ``ValueError`` (never ``RecursionError``) if unusable.
+
+    The C scanner recurses once per nesting level: ~1000 levels of ``[`` exhaust the
+    interpreter's recursion limit, which is a bad body, not a server error.
+    """
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except RecursionError:
+        raise ValueError(TOO_DEEP) from None
+
+
 def split_events(raw: bytes) -> list[tuple[Any, str]]:
     """``[(event, its JSON text), ...]``; raise :class:`BodyError` when the body is unusable."""
     try:
@@ -38,13 +53,16 @@ def split_events(raw: bytes) -> list[tuple[Any, str]]:
     if fast is not None:
         return fast
     try:
-        body = json.loads(text, parse_constant=_not_json)
-    except ValueError:
-        raise BodyError("body is not valid JSON") from None
+        body = loads(text)
+    except ValueError as exc:
+        raise BodyError(TOO_DEEP if str(exc) == TOO_DEEP else "body is not valid JSON") from None
     events = body.get("Events") if isinstance(body, dict) else None
     if not isinstance(events, list):
         raise BodyError('body must be {"Events": [...]}')
-    return [(ev, json.dumps(ev, separators=(",", ":"), ensure_ascii=False)) for ev in events]
+    try:
+        return [(ev, json.dumps(ev, separators=(",", ":"), ensure_ascii=False)) for ev in events]
+    except RecursionError:  # parsed just below the limit, deeper than the encoder allows
+        raise BodyError(TOO_DEEP) from None
 
 
 def _scan(text: str) -> list[tuple[Any, str]] | None:
@@ -60,7 +78,7 @@ def _scan(text: str) -> list[tuple[Any, str]] | None:
         while True:
             try:
                 obj, end = _DECODER.raw_decode(text, pos)
-            except ValueError:
+            except (ValueError, RecursionError):  # the full parse then says what is wrong
                 return None
             out.append((obj, text[pos:end]))
             pos = _WS.match(text, end).end()  # type: ignore[union-attr]

@@ -62,20 +62,48 @@ class FaultRule:
     def from_json(cls, obj: Any) -> FaultRule:
         if not isinstance(obj, dict):
             raise ValueError("a fault is an object")
-        paths = obj.get("paths", ())
-        if isinstance(paths, str):
-            paths = (paths,)
-        methods = obj.get("methods", ())
-        if isinstance(methods, str):
-            methods = (methods,)
+        kind = obj.get("kind", "")
+        if not isinstance(kind, str):
+            raise ValueError(f"fault kind must be one of {', '.join(KINDS)}")
         return cls(
-            kind=str(obj.get("kind", "")),
-            count=int(obj.get("count", 1)),
-            paths=tuple(str(p) for p in paths),
-            retry_after=float(obj.get("retry_after", 1.0)),
-            delay_s=float(obj.get("delay_s", 0.0)),
-            methods=tuple(str(m).upper() for m in methods),
+            kind=kind,
+            count=_number(obj, "count", 1, MAX_COUNT, integer=True),
+            paths=_strings(obj, "paths"),
+            retry_after=_number(obj, "retry_after", 1.0, MAX_SECONDS),
+            delay_s=_number(obj, "delay_s", 0.0, MAX_SECONDS),
+            methods=tuple(m.upper() for m in _strings(obj, "methods")),
         )
+
+
+MAX_COUNT = 1_000_000_000
+MAX_SECONDS = 3600.0  # a longer Retry-After or delay is a typo; inf would never answer
+
+
+def _number(
+    obj: dict[str, Any], name: str, default: float, top: float, integer: bool = False
+) -> Any:
+    """``obj[name]`` as a finite number in 0..top (int when ``integer``); strings from the CLI."""
+    value = obj.get(name, default)
+    if isinstance(value, str):
+        value = int(value) if integer else float(value)  # ValueError: not a number
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number")
+    if integer and isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{name} must be an integer")
+        value = int(value)  # json gives 3.0 for 3e0; is_integer() is False for inf and NaN
+    if not 0 <= value <= top:  # False for NaN
+        raise ValueError(f"{name} must be 0..{top:g}")
+    return value
+
+
+def _strings(obj: dict[str, Any], name: str) -> tuple[str, ...]:
+    value = obj.get(name, ())
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{name} must be a string or a list of strings")
+    return tuple(value)
 
 
 def _path_match(pattern: str, path: str) -> bool:

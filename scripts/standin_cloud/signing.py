@@ -33,6 +33,19 @@ def load_or_create_key(data_dir: Path) -> bytes:
     return key
 
 
+def _utf8(text: str) -> bytes:
+    # surrogatepass: a lone surrogate (JSON "\ud800") still becomes bytes that match nothing.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def same_text(given: str, wanted: str) -> bool:
+    """Constant-time equality of two strings, whatever characters ``given`` holds.
+
+    ``hmac.compare_digest`` raises TypeError on non-ASCII ``str``; bytes are always accepted.
+    """
+    return hmac.compare_digest(_utf8(given), _utf8(wanted))
+
+
 def _b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
@@ -46,7 +59,7 @@ class Signer:
     key: bytes
 
     def _mac(self, message: str) -> str:
-        return hmac.new(self.key, message.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.key, _utf8(message), hashlib.sha256).hexdigest()
 
     # --- access tokens -------------------------------------------------------------------
     def issue_token(self, client_id: str, issued_at: float, expires_at: float) -> str:
@@ -60,7 +73,7 @@ class Signer:
         if len(parts) != 5 or parts[0] != "v1":
             return None
         _, cid, iat, exp, mac = parts
-        if not hmac.compare_digest(mac, self._mac(f"token|{cid}|{iat}|{exp}")):
+        if not same_text(mac, self._mac(f"token|{cid}|{iat}|{exp}")):
             return None
         try:
             if int(exp) <= now * 1000 or int(iat) < not_before * 1000:
@@ -90,7 +103,7 @@ class Signer:
         except ValueError:
             return "bad expiry"
         want = self.object_signature(method, bucket, key, size, exp)
-        if not hmac.compare_digest(want, signature):
+        if not same_text(signature, want):
             return "signature does not match"
         if exp < now:
             return "url expired"

@@ -6,6 +6,7 @@ All methods are blocking and must be called from the single database thread the 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -36,6 +37,11 @@ CREATE TABLE IF NOT EXISTS files (
     uploaded_ms INTEGER NOT NULL,
     puts INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_bindings (
+    client_id TEXT PRIMARY KEY,
+    device_source TEXT NOT NULL,
+    account_ulid TEXT NOT NULL
 ) WITHOUT ROWID;
 """
 
@@ -131,9 +137,25 @@ class CloudStore:
             out.update(dict(self._db.execute(sql, chunk)))
         return out
 
+    # --- clients -------------------------------------------------------------------------------
+    def binding(self, client_id: str) -> tuple[str, str] | None:
+        """(deviceSource, accountulid) learnt from the client's first accepted event."""
+        row = self._db.execute(
+            "SELECT device_source, account_ulid FROM client_bindings WHERE client_id = ?",
+            (client_id,),
+        ).fetchone()
+        return (str(row[0]), str(row[1])) if row is not None else None
+
+    def bind(self, client_id: str, device_source: str, account_ulid: str) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO client_bindings (client_id, device_source, account_ulid)"
+            " VALUES (?, ?, ?)",
+            (client_id, device_source, account_ulid),
+        )
+
     # --- files ---------------------------------------------------------------------------------
     def object_path(self, bucket: str, key: str) -> Path:
-        return self.objects_dir / bucket / key
+        return object_file(self.objects_dir, bucket, key)
 
     def record_file(
         self, bucket: str, key: str, *, size: int, sha256: str, content_type: str, now_ms: int
@@ -180,6 +202,17 @@ class CloudStore:
             "files": int(files),
             "file_bytes": int(bytes_),
         }
+
+
+def object_file(objects_dir: Path, bucket: str, key: str) -> Path:
+    """Where the bytes of ``bucket/key`` live: named by the key's SHA-256, not by the key.
+
+    S3 keys are flat strings: "a/b" and "a/b/c.png" are two objects, and a key part may be
+    longer than a file name may be (NAME_MAX 255). Mapping keys onto directories made both a
+    500 (a file where a directory is needed, or ENAMETOOLONG); a hash has neither problem.
+    """
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return objects_dir / bucket / digest[:2] / digest
 
 
 def write_object_atomically(path: Path, chunks: Iterable[bytes]) -> None:

@@ -6,7 +6,7 @@ import time
 
 import httpx
 import pytest
-from backbone_factory import add_fault, clear_faults, stats, telemetry
+from backbone_factory import ADMIN_HEADERS, add_fault, clear_faults, stats, telemetry
 from standin_cloud import CloudServer
 from standin_cloud.faults import FaultPlan, FaultRule, parse_rule
 
@@ -72,7 +72,7 @@ def test_rules_match_by_path_and_default_to_the_device_side(
         f"{cloud.url}/events/latest", headers={**auth, "maxkeys": "1"}, json={"items": ["x"]}
     )
     assert latest.status_code == 500
-    listed = httpx.get(f"{cloud.url}/admin/faults").json()
+    listed = httpx.get(f"{cloud.url}/admin/faults", headers=ADMIN_HEADERS).json()
     assert listed["pending"] == [] and listed["injected"]["500"] == 2
     add_fault(cloud.url, kind="500", count=5)
     clear_faults(cloud.url)
@@ -80,7 +80,7 @@ def test_rules_match_by_path_and_default_to_the_device_side(
 
 
 def test_bad_rules_are_refused(cloud: CloudServer) -> None:
-    r = httpx.post(f"{cloud.url}/admin/faults", json={"kind": "teapot"})
+    r = httpx.post(f"{cloud.url}/admin/faults", json={"kind": "teapot"}, headers=ADMIN_HEADERS)
     assert r.status_code == 400 and "kind" in r.json()["Error"]
 
 

@@ -24,6 +24,7 @@ from backbone_factory import (
 )
 from standin_cloud import CloudServer
 from standin_cloud.signing import Signer
+from standin_cloud.store import object_file
 
 from agent.events import (
     ENVELOPE_KEYS,
@@ -211,7 +212,7 @@ def test_presigned_put_stores_the_bytes_and_checks_size_and_signature(
         httpx.put(put_url, content=data, headers={"Content-Type": "image/png"}).status_code == 200
     )
     assert stats(cloud.url)["files"] == 1 and stats(cloud.url)["file_bytes"] == len(data)
-    stored = Path(cloud.config.data_dir / "objects" / "v3-device-images" / key)
+    stored = object_file(cloud.config.data_dir / "objects", "v3-device-images", key)
     assert stored.read_bytes() == data
 
 

@@ -53,9 +53,13 @@ IDENTITY = DeviceIdentity(
 CLIENT_ID = "device-under-test"
 CLIENT_SECRET = "Uplink-Test-Secret-9f3b"  # must never show up in logs or diagnostics
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+# The cloud's /admin/* credential in tests (CloudServer via cloud_config, CloudProcess via flag).
+ADMIN_TOKEN = "test-admin-token-5c1e9a77d0b24f31a6e2"
+ADMIN_HEADERS = {"X-Admin-Token": ADMIN_TOKEN}
 
 
 def cloud_config(data_dir: Path, **kwargs: Any) -> CloudConfig:
+    kwargs.setdefault("admin_token", ADMIN_TOKEN)
     return CloudConfig(data_dir=data_dir, clients={CLIENT_ID: CLIENT_SECRET}, **kwargs)
 
 
@@ -136,22 +140,24 @@ def vision_with_files(
 
 # --- the cloud's admin API (tests only) --------------------------------------------------------
 def add_fault(url: str, **rule: Any) -> None:
-    httpx.post(f"{url}/admin/faults", json=rule, timeout=5).raise_for_status()
+    httpx.post(f"{url}/admin/faults", json=rule, headers=ADMIN_HEADERS, timeout=5).raise_for_status()
 
 
 def clear_faults(url: str) -> None:
-    httpx.delete(f"{url}/admin/faults", timeout=5).raise_for_status()
+    httpx.delete(f"{url}/admin/faults", headers=ADMIN_HEADERS, timeout=5).raise_for_status()
 
 
 def stats(url: str) -> dict[str, Any]:
-    r = httpx.get(f"{url}/admin/stats", timeout=5)
+    r = httpx.get(f"{url}/admin/stats", headers=ADMIN_HEADERS, timeout=5)
     r.raise_for_status()
     out: dict[str, Any] = r.json()
     return out
 
 
 def deliveries(url: str, ulids: Sequence[str]) -> dict[str, int]:
-    r = httpx.post(f"{url}/admin/deliveries", json={"ulids": list(ulids)}, timeout=30)
+    r = httpx.post(
+        f"{url}/admin/deliveries", json={"ulids": list(ulids)}, headers=ADMIN_HEADERS, timeout=30
+    )
     r.raise_for_status()
     out: dict[str, int] = r.json()["deliveries"]
     return out
@@ -249,16 +255,20 @@ async def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> 
 
 
 def revoke_tokens(url: str) -> None:
-    httpx.post(f"{url}/admin/revoke-tokens", timeout=5).raise_for_status()
+    httpx.post(f"{url}/admin/revoke-tokens", headers=ADMIN_HEADERS, timeout=5).raise_for_status()
 
 
 class CloudProcess:
     """``scripts/cloud`` as a child process (the demo's way to run it); stop/start on the same data."""
 
-    def __init__(self, data_dir: Path, *args: str, port: int = 0) -> None:
+    def __init__(
+        self, data_dir: Path, *args: str, port: int = 0, admin_token: str | None = ADMIN_TOKEN
+    ) -> None:
         self.data_dir = data_dir
         self.args = list(args)
         self.port = port
+        # None: let the cloud generate one and read it from its "admin: <token>" line.
+        self.admin_token = admin_token
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self.scheme = "http"  # from the "cloud: <scheme>://..." line (https with --tls-cert)
@@ -275,6 +285,11 @@ class CloudProcess:
             "--data",
             str(self.data_dir),
         ]
+        if self.admin_token is not None:
+            cmd += ["--admin-token", self.admin_token]
+        wanted = {"cloud"}
+        wanted |= {"admin"} if self.admin_token is None else set()
+        wanted |= {"client"} if "--print-client" in self.args else set()
         self.proc = subprocess.Popen([*cmd, *self.args], stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         lines: queue.Queue[str] = queue.Queue()
@@ -288,12 +303,14 @@ class CloudProcess:
             except queue.Empty:
                 continue
             self.lines.append(line)
-            if line.startswith("cloud: "):
-                self.port = int(line.rsplit(":", 1)[1])
-                self.scheme = line.removeprefix("cloud: ").split("://", 1)[0]
-                if "--print-client" not in self.args:
-                    return self
-            elif line.startswith("client: "):
+            name, _, value = line.partition(": ")
+            if name == "cloud":
+                self.port = int(value.rsplit(":", 1)[1])
+                self.scheme = value.split("://", 1)[0]
+            elif name == "admin":
+                self.admin_token = value
+            wanted.discard(name)
+            if not wanted:
                 return self
         self.proc.kill()
         self.proc.wait()

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from backbone_factory import (
+    ADMIN_HEADERS,
     CLIENT_SECRET,
     cloud_config,
     cloud_settings,
@@ -51,7 +52,7 @@ def _reader(tls: dict[str, Path]) -> httpx.Client:
 
 def _deliveries(url: str, tls: dict[str, Path], ulids: list[str]) -> dict[str, int]:
     with _reader(tls) as http:
-        r = http.post(f"{url}/admin/deliveries", json={"ulids": ulids})
+        r = http.post(f"{url}/admin/deliveries", json={"ulids": ulids}, headers=ADMIN_HEADERS)
         r.raise_for_status()
         out: dict[str, int] = r.json()["deliveries"]
         return out
@@ -59,7 +60,7 @@ def _deliveries(url: str, tls: dict[str, Path], ulids: list[str]) -> dict[str, i
 
 def _cloud_stats(url: str, tls: dict[str, Path]) -> dict[str, Any]:
     with _reader(tls) as http:
-        r = http.get(f"{url}/admin/stats")
+        r = http.get(f"{url}/admin/stats", headers=ADMIN_HEADERS)
         r.raise_for_status()
         out: dict[str, Any] = r.json()
         return out
