@@ -57,7 +57,7 @@ class LinkPeer(Protocol):
 
 def backoff_delay(attempt: int, initial: float, cap: float, rnd: Callable[[], float]) -> float:
     """Full jitter: uniform in [0, min(cap, initial * 2**attempt)]."""
-    return rnd() * min(cap, initial * (2 ** min(attempt, 30)))
+    return float(rnd() * min(cap, initial * 2.0 ** min(attempt, 30)))
 
 
 class MqttLink(Component):
@@ -102,12 +102,12 @@ class MqttLink(Component):
         self._retained_dirty.add(suffix)
         self.wake()
 
-    async def drained(self, timeout: float) -> bool:
+    async def drained(self, wait_s: float) -> bool:
         """Wait until everything queued so far reached the broker (or ``timeout``)."""
         if not self.connected:
             return False
         try:
-            await asyncio.wait_for(self._drained.wait(), timeout)
+            await asyncio.wait_for(self._drained.wait(), wait_s)
         except TimeoutError:
             return False
         return True

@@ -31,7 +31,7 @@ class OrdersSettings(BaseModel):
     key_file: Path | None = None
     # Reconnect: capped exponential backoff with full jitter (docs/orders.md).
     backoff_initial_s: float = Field(1.0, gt=0, le=60)
-    backoff_max_s: float = Field(60.0, ge=1, le=3600)
+    backoff_max_s: float = Field(60.0, gt=0, le=3600)
 
     # Order signing: a file holding the HMAC-SHA256 key (hex or raw bytes), mode 0600. When set,
     # every order must carry a valid ``signature``.
