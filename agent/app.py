@@ -27,6 +27,7 @@ from agent.config import AgentConfig, load_config
 from agent.errors import ModelError, StorageError
 from agent.events import Event, HardwareEventType
 from agent.health import HealthChange, HealthState
+from agent.orders import config_store
 from agent.rules.engine import TelemetryEngine
 from agent.rules.hardware import FAULT_TYPES
 from agent.runtime.component import Component, SourceComponent, TaskComponent
@@ -38,6 +39,7 @@ from agent.sources.factory import build_sources
 from agent.sources.readings import Reading, Source, SourceHealth
 from agent.sources.settings import VehicleSettings
 from agent.store.api import Attachment, StorageFault
+from agent.store.database import Database
 from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
 from agent.uplink.uplink import Uplink
@@ -56,6 +58,9 @@ class Agent:
     """The running agent. ``await run(stop)`` until ``stop`` is set, then shuts down cleanly."""
 
     def __init__(self, config: AgentConfig, sources: Sequence[Source] | None = None) -> None:
+        self.base_config = config  # defaults + file + environment, before config orders
+        self._overlay_file = config.storage.data_dir / config_store.FILE_NAME
+        config = config_store.apply_overlay(config, config_store.load(self._overlay_file))
         self.config = config
         self.identity = config.device.identity()
         self.started_at = time.time()
@@ -77,10 +82,13 @@ class Agent:
         self.publisher: Publisher | None = None
         self.supervisor = Supervisor((), watchdog_s=sdnotify.watchdog_interval_s())
         self.monitor: Any = None  # agent.dms.monitor.DriverMonitor when vision is enabled
+        self.order_link: Any = None  # agent.orders.link.MqttLink when orders are enabled
         self.cameras: dict[str, Any] = {}  # camera id -> agent.vision.camera.Camera
         self.producers: list[str] = []  # components stopped first at shutdown
         self._early: list[Event] = []
         self.keys_by_order: set[str] = set()  # dotted config keys changed by config orders
+        self.database: Database | None = None
+        self.recorder: Any = None  # agent.vision.evidence.EvidenceRecorder with cameras
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- producing events ------------------------------------------------------------------
@@ -142,6 +150,8 @@ class Agent:
         self._register(TaskComponent("odometer", self._odometer_loop), producer=True)
         for component in self._driver_monitoring():
             self._register(component, producer=True)
+        for component in self._orders():
+            self._register(component)
         status = StatusBuilder(self)
         self._register(ControlServer(cfg, status, self.supervisor))
 
@@ -168,8 +178,10 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
         self._loop = asyncio.get_running_loop()
+        self.database = await asyncio.to_thread(Database.from_settings, cfg.storage,
+                                                on_storage_fault=self._storage_fault)
         self.outbox = await asyncio.to_thread(Outbox.from_settings, cfg.storage, self.identity,
-                                              on_storage_fault=self._storage_fault)
+                                              db=self.database)
         self.writer = OutboxWriter.from_settings(self.outbox, cfg.storage)
         self.writer.start()
         try:
@@ -213,6 +225,33 @@ class Agent:
                 break
             await asyncio.sleep(0.1)
 
+    def wake_uplink(self) -> None:
+        if self.uplink is not None:
+            self.uplink.notify()
+
+    def _orders(self) -> list[Component]:
+        """Orders over MQTT (docs/orders.md): the journal shares the outbox's database."""
+        s = self.config.orders
+        if not s.enabled:
+            return []
+        from agent.orders.executor import OrderExecutor, build_devices
+        from agent.orders.journal import OrderJournal
+        from agent.orders.link import MqttLink
+        from agent.runtime.order_ports import AgentOrderPorts, JournalDatabase
+
+        assert self.database is not None
+        journal_db = JournalDatabase(self.database)
+        ports = AgentOrderPorts(self, self.base_config, self._overlay_file, journal_db)
+        self.keys_by_order = ports.keys_by_order()
+        journal = OrderJournal(journal_db, max_queued=s.max_queued_statuses)
+        data_dir = self.config.storage.data_dir
+        executor = OrderExecutor(s, journal, ports, build_devices(s.devices),
+                                 fences_file=data_dir / "geofences.json")
+        link = MqttLink(s, self.identity.device_source, executor)
+        executor.attach(link)
+        self.order_link = link
+        return [executor, link]
+
     def _driver_monitoring(self) -> list[Component]:
         """Cameras → face pipeline (own thread) → DMS policy → vision events with evidence."""
         v = self.config.vision
@@ -239,7 +278,7 @@ class Agent:
             rings[which] = EvidenceRecorder.make_ring(cam.name, v.evidence)
             cam.add_listener(rings[which].push)
             self.cameras[cam.name] = cam
-        recorder = EvidenceRecorder(
+        recorder = self.recorder = EvidenceRecorder(
             self.identity, rings, v.evidence, spool_dir=self.config.storage.data_dir / "spool"
         )
         assert self.publisher is not None, "driver monitoring starts after the publisher"
@@ -327,6 +366,8 @@ class Agent:
         await asyncio.to_thread(self._save_odometer, self.engine.state.odometer_m)
         if self.outbox is not None:
             await asyncio.to_thread(self.outbox.close)
+        if self.database is not None:
+            await asyncio.to_thread(self.database.close)
         log.info("agent stopped")
 
 

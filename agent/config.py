@@ -46,6 +46,7 @@ from pydantic_settings import (
 from agent.dms.settings import DmsSettings
 from agent.errors import ConfigError
 from agent.events import DeviceIdentity
+from agent.orders.settings import OrdersSettings
 from agent.rules.settings import RuleThresholds
 from agent.runtime.settings import RuntimeSettings
 from agent.sources.settings import VehicleSettings
@@ -213,6 +214,7 @@ class AgentConfig(BaseSettings):
     dms: DmsSettings = DmsSettings()
     vision: VisionSettings = VisionSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    orders: OrdersSettings = OrdersSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -39,6 +39,9 @@ class VisionSettings(BaseModel):
     camera_loop: bool = False  # video-file cameras start again at the end (demo driver)
     max_fps: float = Field(0.0, ge=0, le=120)  # cap on processed frames/s; 0 = camera rate
     backend: Literal["opencv", "none"] = "opencv"
+    # Automatic driver recognition (the Management API's "S"/"N", order automaticrecognition):
+    # kept and reported; no recognition model ships yet, so it changes no behaviour today.
+    automaticrecognition: bool = False
 
     # Face pipeline (agent/vision/pipeline.py). Defaults are the measured best on one core
     # (docs/vision.md, "Benchmark").
