@@ -50,6 +50,8 @@ log = logging.getLogger("agent")
 
 TICK_S = 1.0  # time-driven rules (periodic tracking, debounces) run this often
 ODOMETER_SAVE_S = 30.0
+STATE_MIN_INTERVAL_S = 5.0  # the retained vehicle state: rate limit on change
+STATE_MAX_INTERVAL_S = 60.0  # ... and republished at least this often
 DMS_FRAME_FRESH_S = 2.0  # a driver-camera frame younger than this is waiting to be processed
 DMS_STALL_S = 5.0  # no pipeline result for this long while frames arrive: not keeping up
 
@@ -83,6 +85,8 @@ class Agent:
         self.supervisor = Supervisor((), watchdog_s=sdnotify.watchdog_interval_s())
         self.monitor: Any = None  # agent.dms.monitor.DriverMonitor when vision is enabled
         self.order_link: Any = None  # agent.orders.link.MqttLink when orders are enabled
+        self._state_sent: dict[str, Any] = {}
+        self._state_sent_at = -float("inf")
         self.cameras: dict[str, Any] = {}  # camera id -> agent.vision.camera.Camera
         self.producers: list[str] = []  # components stopped first at shutdown
         self._early: list[Event] = []
@@ -334,6 +338,20 @@ class Agent:
             events = self.engine.tick(time.time())
             if events:
                 self.publish(events)
+            self._retain_state(time.monotonic())
+
+    def _retain_state(self, now: float) -> None:
+        """The retained vehicle ``state`` document (CONTRACT §4): on change, at most every
+        ``STATE_MIN_INTERVAL_S``, and at least every ``STATE_MAX_INTERVAL_S``."""
+        if self.order_link is None:
+            return
+        doc = self.engine.state.state_document()
+        content = {k: v for k, v in doc.items() if k != "timestamp"}
+        since = now - self._state_sent_at
+        if since >= STATE_MAX_INTERVAL_S or (since >= STATE_MIN_INTERVAL_S
+                                             and content != self._state_sent):
+            self.order_link.set_retained("state", doc)
+            self._state_sent, self._state_sent_at = content, now
 
     def _rules_status(self) -> dict[str, Any]:
         s = self.engine.state

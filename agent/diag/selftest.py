@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     checks = [Check("config", "pass", "valid")]
     checks += _ports(cfg, status)
     checks += _cameras(cfg, status)
-    checks += [_models(cfg), _disk(cfg), _clock(status), _cloud(cfg)]
+    checks += [_models(cfg), _disk(cfg), _clock(status), _cloud(cfg), _broker(cfg, status)]
     if args.json:
         print(json.dumps({"checks": [asdict(c) for c in checks],
                           "passed": all(c.result != "fail" for c in checks)}, indent=2))
@@ -170,6 +170,25 @@ def _clock(status: dict[str, Any] | None) -> Check:
     if gnss and gnss.get("fixed"):
         return Check("clock", "pass", f"{time.ctime(now)}; GNSS fix {gnss['age_s']} s old")
     return Check("clock", "pass", f"{time.ctime(now)} (plausible; no GNSS time to compare)")
+
+
+def _broker(cfg: AgentConfig, status: dict[str, Any] | None) -> Check:
+    if not cfg.orders.enabled:
+        return Check("broker", "skip", "orders over MQTT not enabled")
+    live = (status or {}).get("components", {}).get("orders.link")
+    if live is not None:  # the agent holds the session: its view, not a second login
+        st = live.get("status", {})
+        if live["health"] == "ok":
+            return Check("broker", "pass", f"{st.get('broker')}: connected")
+        why = live.get("last_error") or live["detail"]
+        return Check("broker", "fail", f"{st.get('broker')}: {why}")
+    from agent.orders.link import probe
+
+    try:
+        where = asyncio.run(probe(cfg.orders, cfg.device.device_source))
+    except ConnectionError as exc:
+        return Check("broker", "fail", f"{cfg.orders.broker_url}: {exc}")
+    return Check("broker", "pass", f"{where}: connected with the configured credentials")
 
 
 def _cloud(cfg: AgentConfig) -> Check:

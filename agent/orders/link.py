@@ -263,3 +263,28 @@ def _payload_bytes(payload: Any) -> bytes:
     if payload is None:
         return b""
     return str(payload).encode()
+
+
+async def probe(settings: OrdersSettings, device_source: str) -> str:
+    """Connect once with the configured broker, TLS and credentials, then leave (``edge-agent
+    selftest``). A separate client id and a clean session: the agent's own persistent session
+    is not taken over. Returns what was reached; raises :class:`ConnectionError` with why not."""
+    tls = None
+    if settings.tls:
+        ctx = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+        if settings.cert_file is not None and settings.key_file is not None:
+            ctx.load_cert_chain(str(settings.cert_file), str(settings.key_file))
+        tls = ctx
+    client = aiomqtt.Client(
+        settings.host, settings.port, identifier=f"{device_source}-selftest"[:MAX_CLIENT_ID_BYTES],
+        clean_session=True, protocol=aiomqtt.ProtocolVersion.V311,
+        timeout=settings.connect_timeout_s, username=settings.username,
+        password=settings.password.get_secret_value() if settings.password is not None else None,
+        tls_context=tls, logger=log,
+    )
+    try:
+        async with client:
+            pass
+    except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
+        raise ConnectionError(_reason(exc)) from None
+    return f"{'mqtts' if settings.tls else 'mqtt'}://{settings.host}:{settings.port}"

@@ -116,7 +116,9 @@ sim_file = "{tmp_path / 'reboot'}"
                     await cloud.send(state)
                     await cloud.wait_for(lambda: ("SUCCEEDED" in [
                         s for s, _ in cloud.statuses(state["orderUlid"])]), 20)
+                    await cloud.wait_for(lambda: cloud.of("state"), 15)
                     reported = cloud.of("config/reported")[-1]
+                    assert {"accstatus", "mileage", "IsOnTripAndMoving"} <= set(cloud.of("state")[-1])
                     return ({"cfg": cfg, "relay": relay, "state": state,
                              "statuses": {k: cloud.statuses(v["orderUlid"]) for k, v in
                                           (("cfg", cfg), ("relay", relay), ("state", state))}},
@@ -124,6 +126,11 @@ sim_file = "{tmp_path / 'reboot'}"
 
             orders, reported = asyncio.run(first_run())
             live = effective(config)
+            selftest = subprocess.run([sys.executable, "-m", "agent", "selftest", "--json",
+                                       "--config", str(config)], check=False, capture_output=True,
+                                      text=True)
+            checks = {c["name"]: c for c in json.loads(selftest.stdout)["checks"]}
+            assert checks["broker"]["result"] == "pass", checks["broker"]
         finally:
             stop_agent(agent)
 
