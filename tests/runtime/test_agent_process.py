@@ -193,19 +193,18 @@ shutdown_deliver_s = 5.0
             assert [t for t in dogs if t > hung_at + 15], "the watchdog is fed again"
             assert [t for t in dogs if t < hung_at], "the watchdog was fed before"
 
-            # The receiver is unplugged, then plugged back.
+            # The cloud goes away; then the receiver is unplugged (its fault event has to wait in
+            # the outbox) and plugged back; then the cloud comes back on the same address.
+            cloud.stop()
             pty.unplug()
             wait_until(lambda: health(config, "gnss") == "down", 15, "gnss down")
-            assert status(config)[0] == 1
+            wait_until(lambda: health(config, "uplink") == "degraded", 20, "uplink degraded")
+            code, doc = status(config)
+            assert code == 1 and set(doc["unhealthy"]) == {"gnss", "uplink"}
+            assert "cloud unreachable" in doc["components"]["uplink"]["detail"]
+            assert doc["outbox"]["pending"], "events wait in the outbox"
             pty.replug()
             wait_until(lambda: health(config, "gnss") == "ok", 15, "gnss back")
-
-            # The cloud goes away, then comes back on the same address.
-            cloud.stop()
-            wait_until(lambda: health(config, "uplink") == "degraded", 20, "uplink degraded")
-            up = status(config)[1]["components"]["uplink"]
-            assert "cloud unreachable" in up["detail"]
-            assert status(config)[1]["outbox"]["pending"], "events wait in the outbox"
             cloud = CloudServer(cloud_config(tmp_path / "cloud"), port=port).start()
             wait_until(lambda: health(config, "uplink") == "ok", 20, "uplink ok again")
 
