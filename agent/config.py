@@ -58,7 +58,7 @@ CONFIG_ENV = "EDGE_AGENT_CONFIG"
 
 
 class DeviceSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     device_source: str = Field("862798050833538", min_length=1, max_length=32)
     account_ulid: str = "01GXRRKM43W02X5JZDSMZHAJJY"
     model: str = "EA-1"
@@ -139,7 +139,7 @@ def check_cloud_url(url: str) -> str:
 
 
 class CloudSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     url: str = "http://127.0.0.1:8080"
     client_id: str = "demo-device"
     client_secret: SecretStr = SecretStr("demo-secret")
@@ -170,7 +170,7 @@ class CloudSettings(BaseModel):
 
 
 class StorageSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     data_dir: Path = Path("var/lib/edge-agent")
     # Outbox cap incl. files: at least 1 MiB, at most 4 TiB (no SD card or eMMC is larger).
     max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024, le=4 * 1024**4)
@@ -186,7 +186,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class LogSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     level: str = "INFO"  # one of LOG_LEVELS, any case; ``edge-agent --log-level`` overrides it
 
     @field_validator("level")
@@ -201,7 +201,7 @@ class AgentConfig(BaseSettings):
     """The whole configuration; every section has embedded defaults so an empty file runs."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
     )
     _toml_data: ClassVar[dict[str, Any] | None] = None  # the parsed file, None = no file
 

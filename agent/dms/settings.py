@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class DmsSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # --- face validity ---------------------------------------------------------------------
     # A frame counts as "face present" at this detector score (BlazeFace's own min score 0.5).

@@ -23,7 +23,7 @@ G = 9.80665  # standard gravity, m/s²
 
 
 class RuleThresholds(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # --- drivercoach groups (CONTRACT.md §4 order `drivercoach`) ----------------------------
     drivercoach_telemetry: bool = True  # speeding, speed zones, idling, over-revving

@@ -37,7 +37,7 @@ VOLTAGE_SIGNALS = frozenset({Signal.VEHICLE_BATTERY_V, Signal.BACKUP_BATTERY_V})
 class PowerSettings(BaseModel):
     """The ``[vehicle.power]`` section: IIO voltage files and GPIO line files."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["sysfs", "none"] = "none"
     supply_path: Path | None = None
     supply_scale: float = Field(1.0, gt=0, le=1000)  # volts per raw unit

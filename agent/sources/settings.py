@@ -19,7 +19,7 @@ from agent.sources.power import PowerSettings
 class GnssSettings(BaseModel):
     """``[vehicle.gnss]``: an NMEA 0183 receiver on a serial port (USB or UART)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["serial", "none"] = "none"
     # Prefer a /dev/serial/by-id/... link: it survives replug and USB renumbering.
     port: str = "/dev/ttyACM0"
@@ -46,7 +46,7 @@ SLCAN_BITRATES = (10_000, 20_000, 50_000, 100_000, 125_000, 250_000, 500_000, 75
 class CanSettings(BaseModel):
     """``[vehicle.can]``: J1939/FMS over an SLCAN serial adapter or a SocketCAN interface."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["slcan", "socketcan", "none"] = "none"
     # slcan: serial device (prefer a /dev/serial/by-id/... link); socketcan: interface ("can0").
     channel: str = "/dev/ttyUSB0"
@@ -75,7 +75,7 @@ class CanSettings(BaseModel):
 class ObdSettings(BaseModel):
     """``[vehicle.obd]``: OBD-II through an ELM327 (or compatible) serial adapter."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["elm327", "none"] = "none"
     port: str = "/dev/ttyUSB1"
     baudrate: int = Field(38400, ge=300, le=4_000_000)  # ELM327 default; USB clones: 115200
@@ -94,7 +94,7 @@ class ObdSettings(BaseModel):
 
 
 class VehicleSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     gnss: GnssSettings = GnssSettings()
     can: CanSettings = CanSettings()
     obd: ObdSettings = ObdSettings()

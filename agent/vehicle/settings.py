@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class FusionSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # CAN/OBD wheel speed is preferred while its last reading is at most this old. CCVS comes
     # every 100 ms and an ELM327 poll loop answers in ~1 s, so 3 s means "the source stopped".

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class EvidenceSettings(BaseModel):
     """``[vision.evidence]``: ring buffer bounds and evidence shape (agent/vision/evidence.py)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     ring_seconds: float = Field(190.0, ge=10, le=3600)  # >= the 180 s demand.video maximum + margin
     ring_fps: float = Field(10.0, gt=0, le=30)  # frames kept per second per camera
     # per camera, hard bound
@@ -31,7 +31,7 @@ class EvidenceSettings(BaseModel):
 
 
 class VisionSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: bool = False
     models_dir: Path = Path("models")
     driver_camera: str = ""  # V4L2 device, RTSP URL or video file; "" = none

@@ -311,11 +311,13 @@ def test_uncalibrated_thresholds_are_widened() -> None:
 def test_settings_changed_at_run_time_apply_from_the_next_frame() -> None:
     settings = DmsSettings()
     sm = warmed(settings)
-    settings.microsleep_s = 1.0
+    sm.settings = DmsSettings(microsleep_s=1.0)  # a new snapshot, as a config order gives
     run = drive(sm, lambda s: closed(ATTENTIVE) if 70 <= s < 72 else ATTENTIVE, 70, 75)
     assert secs(run.of(V.MICROSLEEP)[0]) == pytest.approx(71.0, abs=FRAME + 1e-6)
     with pytest.raises(ValueError, match="sleep_s"):
-        settings.microsleep_s = 5.0  # would put microsleep above sleep
+        DmsSettings(microsleep_s=5.0)  # would put microsleep above sleep
+    with pytest.raises(ValueError, match="frozen"):
+        settings.microsleep_s = 1.0  # snapshots are never changed in place
 
 
 @pytest.mark.parametrize("fps", [10.0, 15.0, 30.0])
