@@ -27,8 +27,9 @@ from tests.uplink.backbone_factory import CLIENT_ID, CLIENT_SECRET, cloud_config
 class Receiver:
     """A 5 Hz receiver driving north at 20 m/s, written into the pty by a thread."""
 
-    def __init__(self, pty: NmeaPty) -> None:
+    def __init__(self, pty: NmeaPty, speed_mps: float = 20.0) -> None:
         self.pty = pty
+        self.speed_mps = speed_mps  # change it while running: the vehicle slows down
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -36,10 +37,10 @@ class Receiver:
         lat, lon = 43.2389, 76.8897
         while not self.stop.wait(0.2):
             now = dt.datetime.now(dt.UTC)
-            spec = EpochSpec(now, lat, lon, speed_mps=20.0, track=0.0)
+            spec = EpochSpec(now, lat, lon, speed_mps=self.speed_mps, track=0.0)
             for sentence in epoch_sentences(spec, gsv=False):
                 self.pty.write(sentence)
-            lat += 4.0 / 111_320.0
+            lat += self.speed_mps * 0.2 / 111_320.0
 
     def __enter__(self) -> Receiver:
         self.thread.start()

@@ -99,6 +99,10 @@ class OrderPorts(Protocol):
     def reported_config(self) -> dict[str, Any]:
         """``{"version": int, "config": {...}}`` for the retained ``config/reported``."""
 
+    def actuated(self, actuator: str, level: int) -> None:
+        """``actuator`` now holds ``level`` (after an order, and at start): the vehicle state
+        follows it (``oilpowerstatus``, ``doorstatus`` of the state document)."""
+
     async def set_geofences(self, fences: GeofenceSet) -> None:
         """``TelemetryEngine.update_geofences``."""
 
@@ -230,6 +234,11 @@ class OrderExecutor(Component):
     # --- the component -----------------------------------------------------------------------
 
     async def run(self) -> None:
+        for name, actuator in self.devices.actuators.items():  # the state follows the lines
+            with contextlib.suppress(ActuatorError):
+                level = await asyncio.to_thread(actuator.read)
+                if level is not None:
+                    self.ports.actuated(name, level)
         await self._restore_fences()
         self._report_config()
         await self._recover()
@@ -409,6 +418,7 @@ class OrderExecutor(Component):
             await asyncio.to_thread(actuator.set, effect.target)
         except ActuatorError as exc:
             return _Result(OrderStatus.FAILED, f"{effect.label}: Failed! {exc}. Speed: {speed}.")
+        self.ports.actuated(effect.actuator, effect.target)
         return _Result(OrderStatus.SUCCEEDED, f"{effect.label}: Success! Speed: {speed}.")
 
     async def _reboot(self, order: Order, effect: d.Reboot, now: float) -> _Result:

@@ -23,8 +23,10 @@ from agent.events import CameraId, Event, HardwareEventType, VisionDetail, Visio
 from agent.orders import config_store
 from agent.orders.journal import Action
 from agent.rules.geofence import GeofenceSet
+from agent.sources.readings import Signal, SignalReading
 from agent.store.database import Database, Transaction
 from agent.ulid import new_ulid
+from agent.vehicle.inputs import RelayStatus, StateInput
 
 if TYPE_CHECKING:
     from agent.app import Agent
@@ -130,6 +132,19 @@ class AgentOrderPorts:
 
     def reported_config(self) -> dict[str, Any]:
         return config_store.reported(self._agent.config, self._overlay.version)
+
+    def actuated(self, actuator: str, level: int) -> None:
+        t = time.time()
+        reading: StateInput
+        if actuator == "relay":
+            reading = RelayStatus(t, fuel_cut=bool(level))
+        elif actuator == "door_lock":
+            reading = SignalReading(t, Signal.DOORS_LOCKED, float(level), "actuator")
+        else:
+            return
+        events = self._agent.engine.step(reading)
+        if events:
+            self._agent.publish(events)
 
     async def set_geofences(self, fences: GeofenceSet) -> None:
         self._agent.engine.update_geofences(fences)

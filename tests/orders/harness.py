@@ -39,6 +39,7 @@ class FakePorts:
     fences: GeofenceSet | None = None
     positions: int = 0
     applied: list[tuple[str, Any]] = field(default_factory=list)
+    levels: dict[str, int] = field(default_factory=dict)
 
     def speed_kmh(self) -> float | None:
         return self.speed
@@ -55,6 +56,9 @@ class FakePorts:
 
     async def publish_event(self, event: Event) -> None:
         self.events.append(event)
+
+    def actuated(self, actuator: str, level: int) -> None:
+        self.levels[actuator] = level
 
     async def force_position(self, t: float) -> str:
         self.positions += 1

@@ -65,7 +65,8 @@ def test_orders_reach_the_running_agent_and_apply_exactly_once(tmp_path: Path) -
     sock = Path("/tmp") / f"ea-orders-{os.getpid()}.sock"
     pty = NmeaPty(link=tmp_path / "gnss")
     gnss = pty.path
-    with CloudServer(cloud_config(tmp_path / "cloud")) as http, Receiver(pty):
+    receiver = Receiver(pty)
+    with CloudServer(cloud_config(tmp_path / "cloud")) as http, receiver:
         config = tmp_path / "agent.toml"
         config.write_text(f"""
 [cloud]
@@ -112,6 +113,11 @@ sim_file = "{tmp_path / 'reboot'}"
                     await cloud.send(relay)
                     await cloud.wait_for(lambda: any("km/h" in d for s, d in
                                                      cloud.statuses(relay["orderUlid"])), 20)
+                    receiver.speed_mps = 0.0  # the vehicle stops: the engine may be cut now
+                    await cloud.wait_for(lambda: ("SUCCEEDED" in [
+                        s for s, _ in cloud.statuses(relay["orderUlid"])]), 30)
+                    await cloud.wait_for(lambda: cloud.of("state")[-1]["oilpowerstatus"] == 0,
+                                         15)
                     state = order("state", {})
                     await cloud.send(state)
                     await cloud.wait_for(lambda: ("SUCCEEDED" in [
@@ -142,15 +148,19 @@ sim_file = "{tmp_path / 'reboot'}"
         assert reported["config"]["MAX_SPEED_KMH"] == 50 and reported["version"] == 1
         assert live["rules.max_speed_kmh"] == {"value": 50, "origin": "order"}
         relay_statuses = statuses["relay"]
-        assert all(s == "RECEIVED" for s, _ in relay_statuses)  # 72 km/h: waits
-        actuators = tmp_path / "actuators.json"  # the simulated relay: never driven
-        assert not actuators.exists() or not json.loads(actuators.read_text()).get("relay")
+        waiting = [d for s, d in relay_statuses if s == "RECEIVED" and "km/h" in d]
+        assert waiting and "72" in waiting[0], relay_statuses  # at 72 km/h it waits, says so
+        assert relay_statuses[-1][0] == "SUCCEEDED"
+        assert relay_statuses[-1][1].startswith("Cut off the fuel supply: Success! Speed: 0km/h")
+        actuators = json.loads((tmp_path / "actuators.json").read_text())
+        assert actuators["relay"] == 1  # the simulated relay line holds the cut
 
         events = received(http)
         executed = [e for e in events if e["hardwareEvent"].get("HardwareEventType")
                     == HardwareEventType.ORDER_EXECUTED]
         by_order = {e["hardwareEvent"]["OriginalUlid"]: e for e in executed}
-        assert set(by_order) == {orders["cfg"]["orderUlid"], orders["state"]["orderUlid"]}
+        assert set(by_order) == {orders["cfg"]["orderUlid"], orders["state"]["orderUlid"],
+                                 orders["relay"]["orderUlid"]}
         forced = [e for e in events if e["telemetryEvent"].get("telemetryEventType")
                   == TelemetryEventType.FORCED_POSITION]
         assert len(forced) == 1 and forced[0]["fixed"] is True
