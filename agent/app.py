@@ -289,6 +289,7 @@ class Agent:
         self.monitor = DriverMonitor(
             cams[CameraId.DRIVER], pipeline, self.config.dms, self.publisher,
             self.engine.state.context, recorder=recorder, max_fps=v.max_fps,
+            recognition=lambda: self.config.vision.automaticrecognition,
         )  # fmt: skip
         components: list[Component] = [SourceComponent(c, self.on_reading) for c in cams.values()]
         monitor = self.monitor

@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from agent.dms.capture import FaceCapture
 from agent.dms.observation import FaceObservation
 from agent.dms.policy import DmsEvent, DmsMetrics, DmsStateMachine, to_vision_detail
 from agent.dms.settings import DmsSettings
@@ -48,10 +49,13 @@ class DriverMonitor:
 
     def __init__(self, camera: Camera, processor: FrameProcessor, settings: DmsSettings,
                  sink: EventSink, context: Callable[[], VehicleContext], *,
-                 recorder: EvidenceRecorder | None = None, max_fps: float = 0.0) -> None:
+                 recorder: EvidenceRecorder | None = None, max_fps: float = 0.0,
+                 recognition: Callable[[], bool] = lambda: False) -> None:
         self.camera = camera
         self.processor = processor
         self.machine = DmsStateMachine(settings)
+        self.capture = FaceCapture()
+        self.recognition = recognition  # automaticrecognition on? (read per frame: live)
         self.sink = sink
         self.context = context
         self.recorder = recorder
@@ -106,7 +110,8 @@ class DriverMonitor:
                 ctx = self.context()
                 step = self.machine.step(obs, float(ctx.speed_kmh))
                 self.latest = step.metrics
-                for event in step.events:
+                captured = self.capture.step(step.metrics, self.recognition())
+                for event in (*step.events, *((captured,) if captured else ())):
                     task = asyncio.create_task(self._publish(event, ctx, self.fps))
                     self._pending.add(task)
                     task.add_done_callback(self._pending.discard)
