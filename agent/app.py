@@ -85,6 +85,7 @@ class Agent:
         self.supervisor = Supervisor((), watchdog_s=sdnotify.watchdog_interval_s())
         self.monitor: Any = None  # agent.dms.monitor.DriverMonitor when vision is enabled
         self.order_link: Any = None  # agent.orders.link.MqttLink when orders are enabled
+        self.alarm_evidence: Any = None  # agent.vision.alarm_evidence.AlarmEvidence
         self._state_sent: dict[str, Any] = {}
         self._state_sent_at = -float("inf")
         self.cameras: dict[str, Any] = {}  # camera id -> agent.vision.camera.Camera
@@ -113,7 +114,20 @@ class Agent:
     def on_reading(self, reading: Reading) -> None:
         events = self.engine.step(reading)
         if events:
+            self.publish_alarms(events)
+
+    def publish_alarms(self, events: Sequence[Event]) -> None:
+        """The rules' events: alarms that carry camera evidence wait for it, the rest go now."""
+        evidence = self.alarm_evidence
+        if evidence is None:
             self.publish(events)
+            return
+        now = [e for e in events if not evidence.wants(e)]
+        for e in events:
+            if evidence.wants(e):
+                evidence.submit(e)
+        if now:
+            self.publish(now)
 
     def hardware(self, kind: HardwareEventType, details: str = "") -> None:
         self.publish([self.engine.hardware_event(time.time(), kind, details)])
@@ -292,6 +306,13 @@ class Agent:
             recognition=lambda: self.config.vision.automaticrecognition,
         )  # fmt: skip
         components: list[Component] = [SourceComponent(c, self.on_reading) for c in cams.values()]
+        from agent.events import TelemetryEventType
+        from agent.vision.alarm_evidence import AlarmEvidence
+
+        types = [TelemetryEventType[name] for name in v.evidence.telemetry_alarms]
+        if types:
+            self.alarm_evidence = AlarmEvidence(recorder, self.publisher, types)
+            components.append(self.alarm_evidence)
         monitor = self.monitor
 
         def reconfigure_dms(config: AgentConfig) -> bool:
@@ -338,7 +359,7 @@ class Agent:
                 self.hardware(HardwareEventType.CLOCK_JUMP, f"wall clock stepped {step:+.1f} s")
             events = self.engine.tick(time.time())
             if events:
-                self.publish(events)
+                self.publish_alarms(events)
             self._retain_state(time.monotonic())
 
     def _retain_state(self, now: float) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class EvidenceSettings(BaseModel):
@@ -28,6 +28,22 @@ class EvidenceSettings(BaseModel):
     face_crop_margin: float = Field(0.25, ge=0, le=1)  # of the box size, each side
     max_video_s: float = Field(180.0, gt=0, le=180)  # seed: "Maximum video duration is 3 minutes"
     wait_grace_s: float = Field(2.0, ge=0, le=60)  # extra wait for late frames before cutting
+    # Telemetry alarms that carry the cameras' images and clip (agent/vision/alarm_evidence.py),
+    # by TelemetryEventType name; () = none.
+    telemetry_alarms: tuple[str, ...] = (
+        "HARSH_ACCELERATION", "HARSH_BRAKING", "HARSH_CORNERING", "COLLISION", "SOS",
+        "SPEEDING_STARTED",
+    )
+
+    @field_validator("telemetry_alarms")
+    @classmethod
+    def _known_types(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from agent.events import TelemetryEventType
+
+        unknown = [name for name in v if name not in TelemetryEventType.__members__]
+        if unknown:
+            raise ValueError(f"unknown telemetry event type(s): {', '.join(unknown)}")
+        return v
 
 
 class VisionSettings(BaseModel):
