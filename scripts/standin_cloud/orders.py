@@ -324,13 +324,19 @@ class OrderApi:
         return JSONResponse([_listed(r) for r in rows])
 
     async def get_order(self, request: Request) -> Response:
-        """O3: one order's status, as a one-item list like the seed's example."""
+        """O3: one order's status, as a one-item list like the seed's example, with the order
+        message and every status it went through (``history``)."""
         self.cloud.authorise_read(request)
         ulid = _order_ulid(request.path_params["orderUlid"])
-        row = await self.cloud.db(lambda: self.cloud.store.order(ulid))
+        row, history = await self.cloud.db(
+            lambda: (self.cloud.store.order(ulid), self.cloud.store.history(ulid))
+        )
         if row is None:
             raise ApiError(404, f"order {ulid} not found")
-        return JSONResponse([_listed(row)])
+        item = _listed(row)
+        item["message"] = json.loads(row.message)
+        item["history"] = [{"status": s, "detail": d, "at": iso(ms / 1000)} for s, d, ms in history]
+        return JSONResponse([item])
 
     async def _withdraw(self, row: OrderRow, expires_in: float | None) -> OrderRow:
         cancel = self.book.new(

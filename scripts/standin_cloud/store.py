@@ -52,6 +52,14 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 CREATE INDEX IF NOT EXISTS orders_device ON orders (device_source, id);
 CREATE INDEX IF NOT EXISTS orders_status ON orders (status, id);
+CREATE TABLE IF NOT EXISTS order_history (
+    id INTEGER PRIMARY KEY,
+    order_ulid TEXT NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS order_history_ulid ON order_history (order_ulid, id);
 CREATE TABLE IF NOT EXISTS device_documents (
     device_source TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -205,6 +213,24 @@ class CloudStore:
                 for r in rows
             ],
         )  # fmt: skip
+        self._db.executemany(
+            "INSERT INTO order_history (order_ulid, status, detail, at_ms) VALUES (?, ?, ?, ?)",
+            [(r.order_ulid, r.status, r.detail, r.created_ms) for r in rows],
+        )
+
+    def _history(self, order_ulid: str, status: str, detail: str, now_ms: int) -> None:
+        self._db.execute(
+            "INSERT INTO order_history (order_ulid, status, detail, at_ms) VALUES (?, ?, ?, ?)",
+            (order_ulid, status, detail, now_ms),
+        )
+
+    def history(self, order_ulid: str) -> list[tuple[str, str, int]]:
+        """Every status the order went through: (status, detail, epoch ms), oldest first."""
+        rows = self._db.execute(
+            "SELECT status, detail, at_ms FROM order_history WHERE order_ulid = ? ORDER BY id",
+            (order_ulid,),
+        )
+        return [(str(s), str(d), int(t)) for s, d, t in rows]
 
     def _orders(self, where: str, args: Sequence[object], limit: int = -1) -> list[OrderRow]:
         sql = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where} ORDER BY id LIMIT ?"
@@ -241,6 +267,8 @@ class CloudStore:
             "UPDATE orders SET status = ?, updated_ms = ? WHERE order_ulid = ? AND status = ?",
             (SENT, now_ms, order_ulid, PENDING),
         )
+        if cur.rowcount == 1:
+            self._history(order_ulid, SENT, "", now_ms)
         return cur.rowcount == 1
 
     def set_status(
@@ -251,10 +279,15 @@ class CloudStore:
         row = self.order(order_ulid)
         if row is None or row.device_source != device_source or row.terminal:
             return None
+        if (row.status, row.detail) == (status, detail):
+            return row  # the same status again (a redelivery answered): nothing new
+        if row.status == PENDING:  # the device answered before the broker's PUBACK was seen
+            self._history(order_ulid, SENT, "", now_ms)
         self._db.execute(
             "UPDATE orders SET status = ?, detail = ?, updated_ms = ? WHERE order_ulid = ?",
             (status, detail, now_ms, order_ulid),
         )
+        self._history(order_ulid, status, detail, now_ms)
         return self.order(order_ulid)
 
     def withdraw(self, order_ulid: str, cancel: OrderRow) -> None:

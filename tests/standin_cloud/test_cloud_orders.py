@@ -131,6 +131,11 @@ async def test_config_order_pending_then_sent_then_an_offline_device_syncs_and_s
                 assert doc["receivedAt"]["presence"].endswith("Z")
             r = await http.get(f"/order/{ulid}")
             assert [(o["orderUlid"], o["status"]) for o in r.json()] == [(ulid, "SUCCEEDED")]
+            (one,) = r.json()
+            assert [h["status"] for h in one["history"]] == [
+                "PENDING", "SENT", "RECEIVED", "SUCCEEDED"]  # fmt: skip
+            assert one["message"]["params"] == {
+                "orders": [{"config": "MAX_SPEED_KMH", "value": 100}]}  # fmt: skip
         finally:
             broker.stop()
 
