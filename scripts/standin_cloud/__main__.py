@@ -110,7 +110,8 @@ async def serve(args: argparse.Namespace) -> int:
         try:
             order_key = load_order_key(args.order_key)
         except ConfigError as exc:
-            raise ValueError(str(exc).replace("orders.order_key_file", "--order-key")) from None
+            why = str(exc).replace("orders.order_key_file", "--order-key")
+            raise ValueError(why.replace("by the agent", "by the cloud")) from None
     if args.mqtt is not None:
         parse_url(args.mqtt)  # a bad URL stops start-up, with why
     data_id = hashlib.sha256(str(args.data.resolve()).encode()).hexdigest()[:8]
