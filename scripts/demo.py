@@ -5,6 +5,11 @@ free loopback port, the vehicle simulator on pseudo-terminals (GNSS NMEA + SLCAN
 real-face video as the driver camera when the models are built, and ``edge-agent run`` with a
 config pointing at all of them; then it asks the cloud, with the seed's own read API, what
 arrived and prints it. ``--duration SECONDS`` stops everything cleanly.
+
+When mosquitto is installed it also starts its own broker (a free loopback port, never 1883),
+runs the cloud with ``--mqtt`` and the agent with ``[orders]`` on it, and once the agent is
+online sends a config order and a state order through the cloud's Order API, printing each
+order's status as it changes (docs/cloud.md, docs/orders.md).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -75,6 +81,111 @@ def stop(proc: subprocess.Popen[str] | None, timeout: float = 15.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def find_mosquitto() -> str | None:
+    found = shutil.which("mosquitto")
+    if found is None and os.access("/usr/sbin/mosquitto", os.X_OK):
+        found = "/usr/sbin/mosquitto"
+    return found
+
+
+def start_broker(binary: str, work: Path) -> tuple[subprocess.Popen[str], str]:
+    """The demo's own mosquitto: loopback only, a free port, its config and log in ``work``."""
+    port = free_port()
+    conf_dir = work / "mqtt"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    conf = conf_dir / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        "persistence true\n"
+        f"persistence_location {conf_dir}/\n"
+        f"log_dest file {conf_dir}/mosquitto.log\n"
+    )
+    proc = start([binary, "-c", str(conf)], work / "mosquitto.stderr.log")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, f"mqtt://127.0.0.1:{port}"
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    stop(proc)
+    raise SystemExit(f"demo: mosquitto did not start; see {conf_dir / 'mosquitto.log'}")
+
+
+def orders_config(work: Path, mqtt: str) -> str:
+    return f"""
+[orders]
+enabled = true
+broker_url = "{mqtt}"
+backoff_initial_s = 0.5
+backoff_max_s = 5.0
+
+[orders.devices.actuators]
+sim_state_file = "{work / 'actuators.json'}"
+
+[orders.devices.wifi]
+state_file = "{work / 'wifi.json'}"
+
+[orders.devices.reboot]
+sim_file = "{work / 'reboot-requested'}"
+"""
+
+
+class OrderDesk:
+    """The fleet user's orders: the seed's Order API on the stand-in cloud, statuses followed."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+        self.sent = False
+        self.followed: list[str] = []
+        self.shown: dict[str, int] = {}  # orderUlid -> history entries printed
+        self.final: dict[str, bool] = {}
+
+    def online(self) -> bool:
+        r = self.http.get(f"/order/devices/{DEVICE}/config")
+        return r.status_code == 200 and r.json().get("online") is True
+
+    def send(self) -> None:
+        """One config order and one forced-position order, as a fleet user would."""
+        self.sent = True
+        r = self.http.post(
+            "/order/devices/config",
+            json={"devices": [DEVICE], "orders": [{"config": "MAX_SPEED_KMH", "value": 100}]},
+        )
+        r.raise_for_status()
+        self.followed.append(r.json()["devices"][0]["successfulOrders"][0]["orderUlid"])
+        r = self.http.post(f"/order/devices/{DEVICE}/command/state")
+        r.raise_for_status()
+        self.followed.append(r.json()["orderUlid"])
+
+    def busy(self) -> bool:
+        """Orders sent and not final yet: poll often."""
+        return self.sent and any(self.final.get(u) is None for u in self.followed)
+
+    def poll(self, may_send: bool) -> None:
+        """Send the orders once ``may_send`` and the agent is online; then print every status
+        they went through (``history``), once."""
+        if not self.sent:
+            if may_send and self.online():
+                self.send()
+            return
+        for ulid in self.followed:
+            if self.final.get(ulid):
+                continue
+            r = self.http.get(f"/order/{ulid}")
+            r.raise_for_status()
+            (order,) = r.json()
+            history = order["history"]
+            for h in history[self.shown.get(ulid, 0) :]:
+                print(f"order {ulid} {order['type']} {h['status']} {h['detail']}".rstrip(),
+                      flush=True)  # fmt: skip
+            self.shown[ulid] = len(history)
+            self.final[ulid] = order["status"] in ("SUCCEEDED", "FAILED", "REJECTED", "EXPIRED")
 
 
 def describe(event: dict[str, Any]) -> str:
@@ -227,11 +338,17 @@ def main() -> int:
     pointer: Path | None = None
     cfg = work / "agent.toml"
     try:
+        mosquitto = find_mosquitto()
+        mqtt = ""
+        if mosquitto is not None:
+            broker_proc, mqtt = start_broker(mosquitto, work)
+            procs.append(broker_proc)
         port = free_port()
-        cloud_proc = start(
-            [str(ROOT / "scripts" / "cloud"), "--port", str(port), "--data", str(work / "cloud")],
-            work / "cloud.log",
-        )
+        cloud_cmd = [str(ROOT / "scripts" / "cloud"), "--port", str(port),
+                     "--data", str(work / "cloud")]  # fmt: skip
+        if mqtt:
+            cloud_cmd += ["--mqtt", mqtt]
+        cloud_proc = start(cloud_cmd, work / "cloud.log")
         procs.append(cloud_proc)
         base = wait_line(cloud_proc, "cloud: ", 60)
 
@@ -241,6 +358,8 @@ def main() -> int:
             procs.append(vehicle.proc)
             extra += vehicle.config
         extra += start_driver_camera(work)
+        if mqtt:
+            extra += orders_config(work, mqtt)
 
         cfg = agent_config(work, base, extra)
         agent_proc = start(
@@ -253,13 +372,20 @@ def main() -> int:
         print(f"cloud: {base}", flush=True)
         print(f"device: {DEVICE}", flush=True)
         print(f"client: {CLIENT_ID} {CLIENT_SECRET}", flush=True)
+        if mqtt:
+            print(f"mqtt: {mqtt}", flush=True)
+            print(f"orders: curl -X POST {base}/order/devices/{DEVICE}/command/state", flush=True)
+        else:
+            print("demo: mosquitto not found; orders off (apt-get install mosquitto)", flush=True)
         print(f"work: {work} (agent.log, cloud.log, agent.toml)", flush=True)
         print("status: .venv/bin/edge-agent status   (watch events|gnss|can|dms, selftest)",
               flush=True)
 
         reader = CloudReader(base)
+        desk = OrderDesk(reader.http) if mqtt else None
         since = datetime.now(UTC) - timedelta(minutes=1)
         total = 0
+        fixed = False  # orders wait for the first GNSS fix: the state order then has a position
         while not stopping:
             if args.duration is not None and time.monotonic() - began >= args.duration:
                 break
@@ -267,11 +393,17 @@ def main() -> int:
                 print(f"demo: the agent exited with {agent_proc.returncode}; see {work}/agent.log")
                 return 1
             with contextlib.suppress(httpx.HTTPError):
+                if desk is not None:
+                    desk.poll(fixed or time.monotonic() - began > 40)
                 for event in reader.new_events(since):
                     total += 1
+                    fixed = fixed or bool(event.get("fixed"))
                     print("received " + describe(event), flush=True)
-            time.sleep(1.0)
+            time.sleep(0.25 if desk is not None and desk.busy() else 1.0)
 
+        if desk is not None:
+            with contextlib.suppress(httpx.HTTPError):
+                desk.poll(False)
         stop(agent_proc)
         time.sleep(0.5)
         with contextlib.suppress(httpx.HTTPError):

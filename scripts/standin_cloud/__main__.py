@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import sys
 import tomllib
 from pathlib import Path
 
+from agent.errors import ConfigError
+from agent.orders.model import load_order_key
+
 from .app import ClientBinding, CloudConfig
 from .faults import FaultPlan, parse_rule
+from .mqtt import parse_url
 from .server import bind, make_server, scheme
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,6 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="credential of /admin/* (header X-Admin-Token); default: a random one, printed",
     )
+    p.add_argument(
+        "--mqtt",
+        default=None,
+        metavar="URL",
+        help="publish orders through this broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"
+        " (default: none; orders are stored and stay PENDING)",
+    )
+    p.add_argument(
+        "--mqtt-client-id",
+        default=None,
+        help="the cloud's MQTT client id (default: standin-cloud-<hash of --data>)",
+    )
+    p.add_argument(
+        "--order-key",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="sign orders: HMAC-SHA256 key file (hex, mode 0600), as the device's order_key_file",
+    )
     p.add_argument("--print-client", action="store_true", help="print 'client: <id> <secret>'")
     p.add_argument("--access-log", action="store_true", help="log every request")
     return p
@@ -81,6 +105,16 @@ async def serve(args: argparse.Namespace) -> int:
     for spec in args.fault:
         plan.add(parse_rule(spec))
     clients, bindings = load_credentials(args.credentials)
+    order_key = None
+    if args.order_key is not None:
+        try:
+            order_key = load_order_key(args.order_key)
+        except ConfigError as exc:
+            why = str(exc).replace("orders.order_key_file", "--order-key")
+            raise ValueError(why.replace("by the agent", "by the cloud")) from None
+    if args.mqtt is not None:
+        parse_url(args.mqtt)  # a bad URL stops start-up, with why
+    data_id = hashlib.sha256(str(args.data.resolve()).encode()).hexdigest()[:8]
     config = CloudConfig(
         data_dir=args.data,
         clients=clients,
@@ -93,6 +127,9 @@ async def serve(args: argparse.Namespace) -> int:
         faults=plan,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        mqtt_url=args.mqtt,
+        mqtt_client_id=args.mqtt_client_id or f"standin-cloud-{data_id}",
+        order_key=order_key,
     )
     if args.admin_token is not None:
         if len(args.admin_token) < 16:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import re
 import secrets
@@ -25,11 +24,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
-from starlette.responses import JSONResponse as _StarletteJSON
 from starlette.routing import Route
 
+from .api import ApiError, JSONResponse, bad_request
+from .api import error_response as _error
 from .body import TOO_DEEP, BodyError, loads, split_events
 from .faults import FaultMiddleware, FaultPlan, FaultRule
+from .orders import OrderApi, OrderBook
 from .signing import Signer, load_or_create_key, same_text
 from .store import CloudStore, EventRow, write_object_atomically
 from .validate import BUCKETS, InvalidEnvelopeError, safe_key, valid_text, validate_envelope
@@ -76,34 +77,15 @@ class CloudConfig:
     tls_key: Path | None = None
     # The credential of /admin/* (header X-Admin-Token); a fresh random one unless given.
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class JSONResponse(_StarletteJSON):
-    """JSON answers in ASCII: an error message may quote input holding a lone surrogate,
-    which UTF-8 cannot encode (Starlette's own renderer would raise, i.e. answer 500)."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
-
-
-def bad_request(message: str) -> ApiError:
-    # The seed's Bad Request body, typo included: {"Error": "%s(error Aplication)"}.
-    return ApiError(400, f"{message}(error Aplication)")
+    # Orders (docs/cloud.md): the broker they go through (None: stored, stay PENDING), the
+    # cloud's MQTT client id (persistent session), and the HMAC key that signs them.
+    mqtt_url: str | None = None
+    mqtt_client_id: str = "standin-cloud"
+    order_key: bytes | None = field(default=None, repr=False)
 
 
 def too_large(limit: int) -> ApiError:
     return ApiError(413, f"body too large: at most {limit} bytes")
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"Error": message}, status_code=status, headers=headers)
 
 
 def _raw_json(text: str, status: int = 200) -> Response:
@@ -122,6 +104,7 @@ class Cloud:
         self.store = CloudStore(config.data_dir)
         self.requests: dict[str, int] = {}  # "POST /events 200" -> count
         self.tokens_not_before = 0.0  # /admin/revoke-tokens: older tokens answer 401
+        self.orders = OrderBook(self, config.order_key)
 
     async def db(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn)
@@ -554,8 +537,21 @@ def create_app(config: CloudConfig) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        cloud.close()
+        bridge_task: asyncio.Task[None] | None = None
+        if config.mqtt_url is not None:
+            from .mqtt import MqttBridge  # the only module importing aiomqtt
+
+            bridge = MqttBridge(config.mqtt_url, cloud.orders, config.mqtt_client_id, cloud.count)
+            cloud.orders.wake = bridge.wake
+            app.state.mqtt = bridge
+            bridge_task = asyncio.create_task(bridge.run(), name="standin-cloud-mqtt")
+        try:
+            yield
+        finally:
+            if bridge_task is not None:
+                bridge_task.cancel()
+                await asyncio.gather(bridge_task, return_exceptions=True)
+            cloud.close()
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -580,6 +576,7 @@ def create_app(config: CloudConfig) -> Starlette:
         route("/admin/deliveries", cloud.admin_deliveries, ["POST"]),
         route("/admin/revoke-tokens", cloud.admin_revoke_tokens, ["POST"]),
         route("/health", cloud.health, ["GET"]),
+        *(route(p, fn, m) for p, fn, m in OrderApi(cloud, cloud.orders).routes()),
     ]
     app = Starlette(
         routes=routes,

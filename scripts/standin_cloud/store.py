@@ -38,6 +38,35 @@ CREATE TABLE IF NOT EXISTS files (
     puts INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS orders (
+    id INTEGER PRIMARY KEY,
+    order_ulid TEXT NOT NULL UNIQUE,
+    device_source TEXT NOT NULL,
+    type TEXT NOT NULL,
+    message TEXT NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    withdrawn_by TEXT
+);
+CREATE INDEX IF NOT EXISTS orders_device ON orders (device_source, id);
+CREATE INDEX IF NOT EXISTS orders_status ON orders (status, id);
+CREATE TABLE IF NOT EXISTS order_history (
+    id INTEGER PRIMARY KEY,
+    order_ulid TEXT NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS order_history_ulid ON order_history (order_ulid, id);
+CREATE TABLE IF NOT EXISTS device_documents (
+    device_source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    document TEXT NOT NULL,
+    received_ms INTEGER NOT NULL,
+    PRIMARY KEY (device_source, kind)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS client_bindings (
     client_id TEXT PRIMARY KEY,
     device_source TEXT NOT NULL,
@@ -46,6 +75,34 @@ CREATE TABLE IF NOT EXISTS client_bindings (
 """
 
 EventRow = tuple[str, str, str, int, int, int, str]  # ulid, account, device, ts, seq, recv, json
+
+# The cloud's own order statuses (seed 000: PENDING stored, SENT published), then the device's.
+PENDING, SENT = "PENDING", "SENT"
+DEVICE_STATUSES = frozenset({"RECEIVED", "SUCCEEDED", "FAILED", "REJECTED", "EXPIRED"})
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "EXPIRED"})
+_OPEN = (PENDING, SENT, "RECEIVED")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    order_ulid: str
+    device_source: str
+    type: str
+    message: str  # the order message as published, without signature (JSON text)
+    status: str
+    detail: str
+    created_ms: int
+    updated_ms: int
+    withdrawn_by: str | None  # the cancel order that withdrew it (DELETE), if any
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+_ORDER_COLUMNS = (
+    "order_ulid, device_source, type, message, status, detail, created_ms, updated_ms, withdrawn_by"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +194,138 @@ class CloudStore:
             out.update(dict(self._db.execute(sql, chunk)))
         return out
 
+    # --- orders --------------------------------------------------------------------------------
+    def insert_orders(self, rows: Sequence[OrderRow]) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._insert_orders(rows)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _insert_orders(self, rows: Sequence[OrderRow]) -> None:
+        self._db.executemany(
+            f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (r.order_ulid, r.device_source, r.type, r.message, r.status, r.detail,
+                 r.created_ms, r.updated_ms, r.withdrawn_by)
+                for r in rows
+            ],
+        )  # fmt: skip
+        self._db.executemany(
+            "INSERT INTO order_history (order_ulid, status, detail, at_ms) VALUES (?, ?, ?, ?)",
+            [(r.order_ulid, r.status, r.detail, r.created_ms) for r in rows],
+        )
+
+    def _history(self, order_ulid: str, status: str, detail: str, now_ms: int) -> None:
+        self._db.execute(
+            "INSERT INTO order_history (order_ulid, status, detail, at_ms) VALUES (?, ?, ?, ?)",
+            (order_ulid, status, detail, now_ms),
+        )
+
+    def history(self, order_ulid: str) -> list[tuple[str, str, int]]:
+        """Every status the order went through: (status, detail, epoch ms), oldest first."""
+        rows = self._db.execute(
+            "SELECT status, detail, at_ms FROM order_history WHERE order_ulid = ? ORDER BY id",
+            (order_ulid,),
+        )
+        return [(str(s), str(d), int(t)) for s, d, t in rows]
+
+    def _orders(self, where: str, args: Sequence[object], limit: int = -1) -> list[OrderRow]:
+        sql = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where} ORDER BY id LIMIT ?"
+        return [OrderRow(*row) for row in self._db.execute(sql, (*args, limit))]
+
+    def order(self, order_ulid: str) -> OrderRow | None:
+        rows = self._orders("order_ulid = ?", (order_ulid,))
+        return rows[0] if rows else None
+
+    def device_orders(self, device_source: str, limit: int) -> list[OrderRow]:
+        """The device's newest ``limit`` orders, oldest first."""
+        sql = (
+            f"SELECT * FROM (SELECT id, {_ORDER_COLUMNS} FROM orders WHERE device_source = ?"
+            " ORDER BY id DESC LIMIT ?) ORDER BY id"
+        )
+        return [OrderRow(*row[1:]) for row in self._db.execute(sql, (device_source, limit))]
+
+    def unsent_orders(self, limit: int) -> list[OrderRow]:
+        """PENDING orders to publish (not withdrawn), oldest first."""
+        return self._orders("status = ? AND withdrawn_by IS NULL", (PENDING,), limit)
+
+    def open_orders(self, device_source: str, withdrawable: bool = False) -> list[OrderRow]:
+        """Orders of the device that are not terminal here and not withdrawn, oldest first.
+        ``withdrawable``: cancel orders left out (a cancel is not itself withdrawn)."""
+        marks = ",".join("?" * len(_OPEN))
+        where = f"device_source = ? AND status IN ({marks}) AND withdrawn_by IS NULL"
+        if withdrawable:
+            where += " AND type != 'cancel'"
+        return self._orders(where, (device_source, *_OPEN))
+
+    def mark_sent(self, order_ulid: str, now_ms: int) -> bool:
+        """PENDING → SENT once the broker took the publish (a device status may be first)."""
+        cur = self._db.execute(
+            "UPDATE orders SET status = ?, updated_ms = ? WHERE order_ulid = ? AND status = ?",
+            (SENT, now_ms, order_ulid, PENDING),
+        )
+        if cur.rowcount == 1:
+            self._history(order_ulid, SENT, "", now_ms)
+        return cur.rowcount == 1
+
+    def set_status(
+        self, order_ulid: str, device_source: str, status: str, detail: str, now_ms: int
+    ) -> OrderRow | None:
+        """Apply a device's status; None when the order is unknown (or another device's) or
+        already terminal here (terminal is final, as on the device)."""
+        row = self.order(order_ulid)
+        if row is None or row.device_source != device_source or row.terminal:
+            return None
+        if (row.status, row.detail) == (status, detail):
+            return row  # the same status again (a redelivery answered): nothing new
+        if row.status == PENDING:  # the device answered before the broker's PUBACK was seen
+            self._history(order_ulid, SENT, "", now_ms)
+        self._db.execute(
+            "UPDATE orders SET status = ?, detail = ?, updated_ms = ? WHERE order_ulid = ?",
+            (status, detail, now_ms, order_ulid),
+        )
+        self._history(order_ulid, status, detail, now_ms)
+        return self.order(order_ulid)
+
+    def withdraw(self, order_ulid: str, cancel: OrderRow) -> None:
+        """Mark ``order_ulid`` withdrawn by ``cancel`` and store the cancel, in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "UPDATE orders SET withdrawn_by = ?, updated_ms = ? WHERE order_ulid = ?",
+                (cancel.order_ulid, cancel.created_ms, order_ulid),
+            )
+            self._insert_orders([cancel])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def put_document(self, device_source: str, kind: str, text: str | None, now_ms: int) -> None:
+        """The latest retained presence/state/config-reported of a device (None: cleared)."""
+        if text is None:
+            self._db.execute(
+                "DELETE FROM device_documents WHERE device_source = ? AND kind = ?",
+                (device_source, kind),
+            )
+            return
+        self._db.execute(
+            "INSERT INTO device_documents (device_source, kind, document, received_ms)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (device_source, kind) DO UPDATE SET"
+            " document = excluded.document, received_ms = excluded.received_ms",
+            (device_source, kind, text, now_ms),
+        )
+
+    def documents(self, device_source: str) -> dict[str, tuple[str, int]]:
+        rows = self._db.execute(
+            "SELECT kind, document, received_ms FROM device_documents WHERE device_source = ?",
+            (device_source,),
+        )
+        return {str(k): (str(d), int(t)) for k, d, t in rows}
+
     # --- clients -------------------------------------------------------------------------------
     def binding(self, client_id: str) -> tuple[str, str] | None:
         """(deviceSource, accountulid) learnt from the client's first accepted event."""
@@ -196,7 +385,12 @@ class CloudStore:
         (files, bytes_) = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files"
         ).fetchone()
+        counts = dict(
+            self._db.execute("SELECT status, COUNT(*) FROM orders GROUP BY status").fetchall()
+        )
         return {
+            "orders": sum(int(n) for n in counts.values()),
+            **{f"orders_{str(k).lower()}": int(n) for k, n in counts.items()},
             "events": int(events),
             "redeliveries": int(redelivered),
             "files": int(files),
