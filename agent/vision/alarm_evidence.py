@@ -46,6 +46,7 @@ class AlarmEvidence(Component):
         """Take ``event`` (the caller checked :meth:`wants`); it is published when its evidence
         is ready. Called on the event loop."""
         if self.closed:  # stopping: no evidence any more, the event goes at once
+            self.without_files += 1
             self._publisher.publish([event])
             return
         self._waiting[event.ulid] = event
