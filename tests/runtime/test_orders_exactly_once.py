@@ -34,6 +34,7 @@ DS = "862798050833538"
 TERMINAL = {"SUCCEEDED", "FAILED", "REJECTED", "EXPIRED"}
 ROUNDS = 6
 ORDERS_PER_ROUND = 4
+RETRY_S = 5.0
 
 
 class ReconcilingCloud:
@@ -47,9 +48,27 @@ class ReconcilingCloud:
         self.client: aiomqtt.Client | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        retry = asyncio.create_task(self._retry())
+        try:
+            await self._serve(stop)
+        finally:
+            retry.cancel()
+            await asyncio.gather(retry, return_exceptions=True)
+
+    async def _retry(self) -> None:
+        """A cloud re-sends what it has no final answer for (its own answer may have been lost
+        while it reconnected); the device answers a known order with its recorded status."""
+        while True:
+            await asyncio.sleep(RETRY_S)
+            for ulid, msg in list(self.orders.items()):
+                if self.status.get(ulid) not in TERMINAL:
+                    await self.send(msg)
+
+    async def _serve(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                async with aiomqtt.Client("127.0.0.1", self.port, identifier="cloud") as c:
+                async with aiomqtt.Client("127.0.0.1", self.port,
+                                          identifier=f"cloud-{time.time_ns()}") as c:
                     self.client = c
                     await c.subscribe(f"v3/devices/{DS}/orders/status", qos=1)
                     await c.subscribe(f"v3/devices/{DS}/orders/sync", qos=1)
@@ -65,6 +84,7 @@ class ReconcilingCloud:
                         elif self.status.get(doc["orderUlid"]) not in TERMINAL:
                             self.status[doc["orderUlid"]] = doc["status"]
             except aiomqtt.MqttError:
+                self.client = None
                 await asyncio.sleep(0.2)
 
     async def send(self, msg: dict[str, Any]) -> None:
@@ -145,7 +165,7 @@ sim_file = "{tmp_path / 'reboot'}"
                             f.unlink()
                         broker.start()
                 agent = start()
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + 90
                 while any(cloud.status.get(u) not in TERMINAL for u in cloud.orders):
                     assert time.monotonic() < deadline, {
                         u: cloud.status.get(u) for u in cloud.orders
