@@ -41,6 +41,7 @@ G = 9.80665
 IDENTITY: Mat = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 BLOCK_S = 1.0  # stillness is judged over blocks this long
 GRAVITY_TAU_S = 0.5  # low-pass of the gravity direction (tilt, dynamic acceleration)
+GRAVITY_CLIP_MS2 = 2.0  # a sample pulls the low-pass at most this far from its estimate
 STILL_GYRO_RADS = 0.05  # mean |ω| over a block below this (when a gyroscope reports)
 # A parked reference must look like gravity: |mean a| within this of 1 g.
 GRAVITY_TOLERANCE_MS2 = 1.5
@@ -165,6 +166,8 @@ class MotionState:
         # the current run of still blocks (while parked): mean vector
         self._run_sum: list[float] = [0.0, 0.0, 0.0]
         self._run_n = 0
+        self._run_t0: float | None = None  # start of the current run of parked still blocks
+        self._block_parked = True  # every sample of the block was parked
         self._was_parked = False
 
     # --- input ------------------------------------------------------------------------------
@@ -180,13 +183,19 @@ class MotionState:
         prev_t = self.t
         if g is None or prev_t is None:
             g = a
-        else:
+        # beyond gravity as low-passed up to the previous sample
+        dx, dy, dz = a[0] - g[0], a[1] - g[1], a[2] - g[2]
+        dyn = math.sqrt(dx * dx + dy * dy + dz * dz)
+        if prev_t is not None:
             dt = t - prev_t
             if dt > 0:
+                # A shock moves the gravity estimate by at most GRAVITY_CLIP_MS2 × k, so a knock
+                # does not leave a tail of "dynamic" acceleration behind it.
                 k = 1.0 - math.exp(-dt / GRAVITY_TAU_S)
-                g = (g[0] + k * (a[0] - g[0]), g[1] + k * (a[1] - g[1]), g[2] + k * (a[2] - g[2]))
-        dx, dy, dz = a[0] - g[0], a[1] - g[1], a[2] - g[2]
-        self.dynamic = math.sqrt(dx * dx + dy * dy + dz * dz)
+                if dyn > GRAVITY_CLIP_MS2:
+                    k *= GRAVITY_CLIP_MS2 / dyn
+                g = (g[0] + k * dx, g[1] + k * dy, g[2] + k * dz)
+        self.dynamic = dyn
         self.gravity_lp = g
         self.t = t if prev_t is None else max(prev_t, t)
         self.magnitude = math.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
@@ -201,6 +210,7 @@ class MotionState:
         self.park_ref_t = None
         self._run_sum = [0.0, 0.0, 0.0]
         self._run_n = 0
+        self._run_t0 = None
 
     def _accumulate(
         self, t: float, a: Vec, m: MotionSample, parked: bool, th: RuleThresholds
@@ -208,8 +218,10 @@ class MotionState:
         if self._block_t0 is None:
             self._block_t0 = t
         elif t - self._block_t0 >= BLOCK_S:
-            self._close_block(t, parked, th)
+            self._close_block(t, th)
             self._block_t0 = t
+            self._block_parked = True
+        self._block_parked = self._block_parked and parked
         self._n += 1
         self._sum_dyn2 += self.dynamic * self.dynamic
         self._sum[0] += a[0]
@@ -219,7 +231,7 @@ class MotionState:
             self._sum_gyro += math.sqrt(m.gx * m.gx + m.gy * m.gy + m.gz * m.gz)
             self._n_gyro += 1
 
-    def _close_block(self, t: float, parked: bool, th: RuleThresholds) -> None:
+    def _close_block(self, t: float, th: RuleThresholds) -> None:
         n = self._n
         if n:
             self.activity_ms2 = math.sqrt(self._sum_dyn2 / n)
@@ -235,15 +247,18 @@ class MotionState:
             self.still = still
             if not still:
                 self.still_since = None
+            if not (still and self._block_parked):
                 self._run_sum = [0.0, 0.0, 0.0]
                 self._run_n = 0
-            elif parked and self.park_ref is None:
+                self._run_t0 = None
+            elif self.park_ref is None:
+                if self._run_t0 is None:
+                    self._run_t0 = self._block_t0 if self._block_t0 is not None else t
                 self._run_sum[0] += self._sum[0]
                 self._run_sum[1] += self._sum[1]
                 self._run_sum[2] += self._sum[2]
                 self._run_n += n
-                since = self.still_since if self.still_since is not None else t
-                if t - since >= th.mount_learn_s:
+                if t - self._run_t0 >= th.mount_learn_s:
                     rn = self._run_n
                     ref: Vec = (self._run_sum[0] / rn, self._run_sum[1] / rn, self._run_sum[2] / rn)
                     self.park_ref = ref
