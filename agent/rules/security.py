@@ -209,8 +209,9 @@ class TamperRule(Rule):
             return []
         self._last[cause] = t
         hw = RuleOutput(t, HardwareDetail(HardwareEventType.TAMPER, details=f"tamper: {details}"))
-        tel = telemetry(t, T.TAMPER,
-                        {"cause": cause, **(extra or {}), "dashboardAlert": "vehicle-dismantling"})
+        tel = telemetry(
+            t, T.TAMPER, {"cause": cause, **(extra or {}), "dashboardAlert": "vehicle-dismantling"}
+        )
         return [hw, tel]
 
     def on_input(self, r: StateInput, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
@@ -225,8 +226,13 @@ class TamperRule(Rule):
             return []
         peak = sh.peak
         sh.clear()
-        return self._fire(r.t, "shocks", f"{n} shocks while armed, peak {peak:.1f} m/s²", th,
-                          {"shocks": n, "peakAccelerationMs2": round(peak, 2)})
+        return self._fire(
+            r.t,
+            "shocks",
+            f"{n} shocks while armed, peak {peak:.1f} m/s²",
+            th,
+            {"shocks": n, "peakAccelerationMs2": round(peak, 2)},
+        )
 
     def on_tick(self, t: float, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
         out: list[RuleOutput] = []

@@ -39,6 +39,7 @@ class Truth:
     dtcs: tuple[str, ...]
     gnss: GnssState
     unplugged: frozenset[str]
+    case_open: bool = False  # the device's case (tamper) switch
 
     @property
     def speed_kmh(self) -> float:
@@ -131,6 +132,7 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
             ignition_on_t=ignition_on_t, rpm=rpm,
             odometer_m=odometer, fuel_pct=fuel, supply_v=supply, backup_v=v.backup_v,
             door_open=door, sos=sos, dtcs=dtcs, gnss=outage, unplugged=unplugged,
+            case_open=any(w.start <= t < w.end for w in sc.case_open),
         )  # fmt: skip
         # Integrate to the next step.
         new_speed = max(0.0, speed + a * dt)
