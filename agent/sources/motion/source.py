@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 Vec = tuple[float, float, float]
 # Scan elements the buffered backend enables when it configures the device itself.
 SCAN_CHANNELS = (*iio.ACCEL_AXES, *iio.GYRO_AXES, iio.TIMESTAMP)
+# A record whose timestamp is this far from the time it was read is garbage (the buffer holds
+# ~10 s at 100 Hz with the default length of 1024).
+TIMESTAMP_TOLERANCE_S = 30.0
 _READ_TIMEOUT_S = 0.2  # how long one wait for data blocks (the stop flag is seen this often)
 
 
@@ -315,6 +318,9 @@ class MotionSource(ThreadedSource):
             ts = [t_read - (n - 1 - i) * step for i in range(n)]
         out: list[Reading] = []
         for i in range(n):
+            if spec.has_ts and abs(ts[i] - t_read) > TIMESTAMP_TOLERANCE_S:
+                self.refusals.counts["imu.timestamp"] += 1  # garbage, or a clock not converted
+                continue
             g = (gx[i], gy[i], gz[i]) if gyro else None
             sample = self.to_sample(ts[i], (ax[i], ay[i], az[i]), g)
             if sample is not None:
