@@ -114,7 +114,7 @@ async def wait_for(pred: Callable[[], bool], limit_s: float = 5.0) -> None:
     while time.monotonic() < end:
         if pred():
             return
-        await asyncio.sleep(0.01)  # noqa: ASYNC110 - polling a list, no event to wait on
+        await asyncio.sleep(0.01)  # polling a list: there is no event to wait on
     raise AssertionError("condition not reached")
 
 
