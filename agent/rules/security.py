@@ -14,12 +14,14 @@ known unlocked (etrack's ``defencestatus``; without a lock line, parked and off 
   ``freefall_min_s`` .. 2 s (longer is a dead sensor, not a fall), any time; stamped at the
   start, emitted at the landing; ``durationS``, ``heightM`` = ½ g t²; quiet for
   ``freefall_refractory_s``.
-* Lifted (dashboard ``vehicle-lifted``): while armed, the low-passed gravity is
+* Lifted (dashboard ``vehicle-lifted``): while armed and stopped, the low-passed gravity is
   ≥ ``tilt_lifted_deg`` from this park's reference for ``tilt_hold_s``; one per episode, which
-  ends below half the threshold or when the ignition comes on. ``tiltDeg``.
+  ends below half the threshold for ``tilt_hold_s`` (judged while stopped: moving, every
+  acceleration leans the low-passed gravity) or when disarmed (ignition on, doors unlocked).
+  ``tiltDeg``.
 * Fallen (dashboard ``vehicle-fallen``, etrack 21): the low-passed gravity ≥ ``tilt_fallen_deg``
   from the mounting's up for ``tilt_hold_s``, any time the sensor reports; one per episode
-  (ends below half the threshold). ``tiltDeg``.
+  (ends below half the threshold for ``tilt_hold_s``). ``tiltDeg``.
 * Tamper / disassembly (hardware 12 + telemetry 31, etrack 18, dashboard
   ``vehicle-dismantling``), one per cause per ``tamper_refractory_s``:
   ``case_open`` — the case switch (``CASE_OPEN``) open for ``tamper_case_debounce_s``, any time;
@@ -146,22 +148,25 @@ class DropRule(Rule):
 
 
 class _TiltEpisode:
-    __slots__ = ("active", "hold")
+    __slots__ = ("active", "hold", "release")
 
     def __init__(self) -> None:
         self.hold = Debounce()
+        self.release = Debounce()
         self.active = False
 
     def update(self, t: float, tilt: float | None, threshold: float, gate: bool, hold_s: float,
                ) -> bool:  # fmt: skip
         if tilt is None or not gate:
             self.hold.reset()
+            self.release.reset()
             self.active = False
             return False
-        if self.active:
-            if tilt < threshold * RELEASE_RATIO:
+        if self.active:  # ends once back below half the threshold for the hold time too
+            if self.release.update(t, tilt < threshold * RELEASE_RATIO, hold_s):
                 self.active = False
                 self.hold.reset()
+                self.release.reset()
             return False
         if self.hold.update(t, tilt >= threshold, hold_s):
             self.active = True
@@ -183,7 +188,12 @@ class TiltRule(Rule):
             self._fallen.update(t, None, th.tilt_fallen_deg, False, th.tilt_hold_s)
             return out
         tilt = m.tilt_from_park_deg
-        if self._lifted.update(t, tilt, th.tilt_lifted_deg, armed(s, th), th.tilt_hold_s):
+        # Moving, the low-passed "gravity" leans with every acceleration: the lifted episode
+        # is judged only while stopped (and holds its state while moving).
+        lifted = not s.moving and self._lifted.update(
+            t, tilt, th.tilt_lifted_deg, armed(s, th), th.tilt_hold_s
+        )
+        if lifted:
             assert tilt is not None
             extra = {"tiltDeg": round(tilt, 1), "dashboardAlert": "vehicle-lifted"}
             out.append(telemetry(t, T.VEHICLE_LIFTED, extra))

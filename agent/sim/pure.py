@@ -35,7 +35,9 @@ from agent.vehicle.state import VehicleState
 GNSS_LATENCY_S = 0.05
 CAN_LATENCY_S = 0.002
 POWER_POLL_S = 0.1
-MOTION_STALL_S = 2.0  # the motion source reports a vanished sensor after this (its default)
+# The motion source reports a vanished sensor after its stall timeout; the scenario tests
+# configure this many scenario seconds.
+MOTION_STALL_S = 4.0
 # PowerSource needs paths in its settings; the pure path hands it values instead of reading.
 _NOWHERE = Path("/nonexistent-power-inputs")
 
@@ -98,7 +100,7 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
             values = [
                 (Signal.VEHICLE_BATTERY_V, tr.supply_v), (Signal.BACKUP_BATTERY_V, tr.backup_v),
                 (Signal.IGNITION, float(tr.ignition)), (Signal.DOOR_OPEN, float(tr.door_open)),
-                (Signal.DOORS_LOCKED, 0.0), (Signal.SOS, float(tr.sos)),
+                (Signal.DOORS_LOCKED, float(tr.locked)), (Signal.SOS, float(tr.sos)),
                 (Signal.CASE_OPEN, float(tr.case_open)),
             ]  # fmt: skip
             power.poll(push, values, "")

@@ -40,7 +40,7 @@ class PowerFiles:
             "backup_v": f"{tr.backup_v:.3f}",
             "acc": "1" if tr.ignition else "0",
             "door": "1" if tr.door_open else "0",
-            "locked": "0",
+            "locked": "1" if tr.locked else "0",
             "sos": "1" if tr.sos else "0",
             "case": "1" if tr.case_open else "0",
         }

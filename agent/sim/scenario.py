@@ -113,6 +113,7 @@ class PlanStep(_Model):
     # Engine speed override (e.g. revving while parked); -1 = back to the speed model.
     rpm: float | None = Field(None, ge=-1)
     door_open: bool | None = None
+    locked: bool | None = None  # central locking (armed when parked with the ignition off)
     sos: bool | None = None
     fuel_pct: float | None = Field(None, ge=0, le=100)  # jump (refuel / theft)
 

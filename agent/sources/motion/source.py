@@ -83,6 +83,7 @@ class MotionSource(ThreadedSource):
         self.gyro = False
         self.layout: str = ""
         self._last: MotionSample | None = None
+        self._last_good = 0.0  # host time of the last valid sample (stall detection)
         self._wake_r, self._wake_w = os.pipe()
 
     @classmethod
@@ -112,7 +113,7 @@ class MotionSource(ThreadedSource):
 
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         s = self.settings
-        last_good = self._clock()
+        self._last_good = self._clock()
         first = True
         while not stop.is_set():
             if not first:
@@ -120,17 +121,17 @@ class MotionSource(ThreadedSource):
             first = False
             try:
                 if s.backend == "iio_buffer":
-                    last_good = self._buffer_loop(stop, hand_over, last_good)
+                    self._buffer_loop(stop, hand_over)
                 else:
-                    last_good = self._sysfs_loop(stop, hand_over, last_good)
+                    self._sysfs_loop(stop, hand_over)
             except iio.IioError as exc:
                 self.read_errors += 1
-                self._stalled(str(exc), last_good, hand_over)
+                self._stalled(str(exc), hand_over)
             if not stop.is_set():
                 stop.wait(s.reconnect_s)
 
-    def _stalled(self, why: str, last_good: float, hand_over: HandOver) -> None:
-        if self._up is False or self._clock() - last_good >= self.settings.stall_timeout_s:
+    def _stalled(self, why: str, hand_over: HandOver) -> None:
+        if self._up is False or self._clock() - self._last_good >= self.settings.stall_timeout_s:
             self.report_health(False, why, hand_over)
         else:
             self._last_error = why
@@ -162,7 +163,7 @@ class MotionSource(ThreadedSource):
         self.layout = "sysfs: " + ", ".join(p.name for p, _, _ in acc + gyr)
         return acc, gyr
 
-    def _sysfs_loop(self, stop: threading.Event, hand_over: HandOver, last_good: float) -> float:
+    def _sysfs_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         s = self.settings
         acc_files, gyr_files = self._sysfs_setup()
         period = 1.0 / s.rate_hz
@@ -178,17 +179,17 @@ class MotionSource(ThreadedSource):
                 self.read_errors += 1
                 self._deliver(batch, hand_over)
                 batch = []
-                self._stalled(str(exc), last_good, hand_over)
+                self._stalled(str(exc), hand_over)
                 if not s.device.exists():
-                    return last_good  # the device went away: reopen after reconnect_s
+                    return  # the device went away: reopen after reconnect_s
                 acc = []
             if acc:
                 sample = self.to_sample(t, (acc[0], acc[1], acc[2]),
                                         (gyr[0], gyr[1], gyr[2]) if gyr else None)  # fmt: skip
                 if sample is not None:
                     batch.append(sample)
-                    last_good = t
-                elif t - last_good >= s.stall_timeout_s:
+                    self._last_good = t
+                elif t - self._last_good >= s.stall_timeout_s:
                     self.report_health(False, "implausible samples", hand_over)
             now = time.monotonic()
             if now >= next_flush:
@@ -198,7 +199,6 @@ class MotionSource(ThreadedSource):
             next_t = max(next_t + period, now)  # fell behind: no catching up in a burst
             stop.wait(next_t - now)
         self._deliver(batch, hand_over)
-        return last_good
 
     # --- buffered character device ------------------------------------------------------------
 
@@ -216,7 +216,7 @@ class MotionSource(ThreadedSource):
         (dev / "buffer" / "length").write_text("1024")
         (dev / "buffer" / "enable").write_text("1")
 
-    def _buffer_loop(self, stop: threading.Event, hand_over: HandOver, last_good: float) -> float:
+    def _buffer_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         s = self.settings
         dev = s.device
         if s.configure:
@@ -277,8 +277,8 @@ class MotionSource(ThreadedSource):
                         got = self.decode(block, spec, t_read)
                         if got:
                             batch += got
-                            last_good = t_read
-                if t_read - last_good >= s.stall_timeout_s:
+                            self._last_good = t_read
+                if t_read - self._last_good >= s.stall_timeout_s:
                     if pending:
                         self.short_reads += 1
                         pending = b""
@@ -296,7 +296,6 @@ class MotionSource(ThreadedSource):
         finally:
             os.close(fd)
             self._deliver(batch, hand_over)
-        return last_good
 
     def decode(self, block: bytes, spec: BufferSpec, t_read: float) -> list[Reading]:
         """Whole records → samples (garbage dropped and counted)."""
