@@ -52,6 +52,13 @@ class TelemetryEventType(IntEnum):
     OVER_REVVING = 24
     FUEL_DROP = 25
     GNSS_JAMMING = 26
+    # Motion sensor and tamper (issue 10); the contract's table ends at 26, docs/contract.md
+    # and docs/rules.md carry these.
+    VIBRATION = 27
+    DROP = 28
+    VEHICLE_LIFTED = 29
+    VEHICLE_FALLEN = 30
+    TAMPER = 31
 
 
 # etrack alarm numbers (seed 004 §2.8) per telemetry event type; 0 where none applies.
@@ -73,6 +80,10 @@ ETRACK_ALARM_TYPE: Final[Mapping[TelemetryEventType, int]] = {
     TelemetryEventType.SOS: 1,
     TelemetryEventType.LEFT_NETWORK_BORDER: 6,
     TelemetryEventType.OBD_TROUBLE_CODE: 17,
+    TelemetryEventType.VIBRATION: 4,
+    TelemetryEventType.DROP: 21,
+    TelemetryEventType.VEHICLE_FALLEN: 21,  # etrack dropAlarm: a two-wheeler "fall" alarm
+    TelemetryEventType.TAMPER: 18,
 }
 
 

@@ -32,6 +32,7 @@ from agent.rules.gnss import GnssSignalRule
 from agent.rules.hardware import BatteryRule, PowerRule, SourceFaultRule
 from agent.rules.harsh import CollisionRule, HarshDrivingRule
 from agent.rules.motion import IdlingRule, IgnitionRule, TowingRule
+from agent.rules.security import DropRule, TamperRule, TiltRule, VibrationRule
 from agent.rules.settings import RuleThresholds
 from agent.rules.speeding import SpeedingRule
 from agent.rules.tracking import TrackingRule
@@ -98,6 +99,10 @@ class TelemetryEngine:
             HarshDrivingRule(),
             CollisionRule(),
             TowingRule(),
+            VibrationRule(),
+            DropRule(),
+            TiltRule(),
+            TamperRule(),
             IdlingRule(),
             OverRevRule(),
             FuelDropRule(),

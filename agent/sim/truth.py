@@ -39,6 +39,8 @@ class Truth:
     dtcs: tuple[str, ...]
     gnss: GnssState
     unplugged: frozenset[str]
+    case_open: bool = False  # the device's case (tamper) switch
+    locked: bool = False  # central locking
 
     @property
     def speed_kmh(self) -> float:
@@ -67,6 +69,7 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
     accel_rate = 1.5
     rpm_override: float | None = None
     door = False
+    locked = False
     sos = False
     plan = list(sc.plan)
     n = round(sc.duration_s / dt)
@@ -84,6 +87,7 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
             if p.rpm is not None:
                 rpm_override = None if p.rpm < 0 else p.rpm
             door = p.door_open if p.door_open is not None else door
+            locked = p.locked if p.locked is not None else locked
             sos = p.sos if p.sos is not None else sos
             fuel = p.fuel_pct if p.fuel_pct is not None else fuel
         # Longitudinal: harsh manoeuvre or the plan's ramp.
@@ -131,6 +135,7 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
             ignition_on_t=ignition_on_t, rpm=rpm,
             odometer_m=odometer, fuel_pct=fuel, supply_v=supply, backup_v=v.backup_v,
             door_open=door, sos=sos, dtcs=dtcs, gnss=outage, unplugged=unplugged,
+            case_open=any(w.start <= t < w.end for w in sc.case_open), locked=locked,
         )  # fmt: skip
         # Integrate to the next step.
         new_speed = max(0.0, speed + a * dt)

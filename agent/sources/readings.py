@@ -63,6 +63,7 @@ class Signal(StrEnum):
     ACCEL_X_MS2 = "accel_x_ms2"  # longitudinal, + forward (IMU where present)
     ACCEL_Y_MS2 = "accel_y_ms2"  # lateral, + left
     ACCEL_Z_MS2 = "accel_z_ms2"
+    CASE_OPEN = "case_open"  # the device's case (tamper) switch: 1 open
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,27 @@ class SignalReading:
     signal: Signal
     value: float
     source: str  # "can", "obd", "gpio", "power", "sim"
+
+
+@dataclass(frozen=True, slots=True)
+class MotionSample:
+    """One accelerometer (+ gyroscope) sample of the motion sensor, all axes at one instant.
+
+    Axes are the sensor's after the installer's axis map (``[vehicle.motion] axes``): x nominally
+    forward, y left, z up. The rules' mounting calibration (``agent.vehicle.motion``) corrects the
+    remaining tilt from the gravity it learns while parked. Acceleration in m/s² *including*
+    gravity (a level, resting sensor reads z ≈ +9.81); angular rates in rad/s, ``None`` without
+    a gyroscope.
+    """
+
+    t: float
+    ax: float
+    ay: float
+    az: float
+    gx: float | None = None
+    gy: float | None = None
+    gz: float | None = None
+    source: str = "imu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +113,7 @@ class SourceHealth:
     detail: str = ""
 
 
-Reading = GnssFix | SignalReading | TroubleCodes | SourceHealth
+Reading = GnssFix | SignalReading | MotionSample | TroubleCodes | SourceHealth
 Emit = Callable[[Reading], None]
 
 

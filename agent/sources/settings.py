@@ -1,4 +1,5 @@
-"""Settings of the vehicle sources (the ``[gnss]``, ``[can]``, ``[obd]``, ``[power]`` sections).
+"""Settings of the vehicle sources (the ``[gnss]``, ``[can]``, ``[obd]``, ``[power]``,
+``[motion]`` sections).
 
 Every duration and count has a lower and an upper bound: a zero wait makes a reader thread spin
 a core on a missing device, and a value of hours where seconds are meant hides a dead link.
@@ -93,9 +94,51 @@ class ObdSettings(BaseModel):
     max_consecutive_errors: int = Field(5, ge=1, le=1000)
 
 
+AXIS_NAMES = ("x", "y", "z", "-x", "-y", "-z", "+x", "+y", "+z")
+
+
+class MotionSettings(BaseModel):
+    """``[vehicle.motion]``: a 3-axis accelerometer (+ gyroscope) through Linux IIO.
+
+    ``iio_sysfs`` polls ``in_accel_*_raw`` at ``rate_hz`` (fine to ~100 Hz); ``iio_buffer``
+    reads the buffered records of ``/dev/iio:deviceN`` (the scan elements say the layout),
+    for 100 Hz and more. docs/motion.md describes both and the simulated device.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["iio_sysfs", "iio_buffer", "none"] = "none"
+    # The IIO device directory (prefer a udev symlink: the N of iio:deviceN is not stable).
+    device: Path = Path("/sys/bus/iio/devices/iio:device0")
+    chardev: Path | None = None  # buffer: default /dev/<device name>
+    # sysfs: the poll rate; buffer: written to sampling_frequency when configure is on, and
+    # the spacing of samples when the timestamp channel is off. 100 Hz catches a crash pulse
+    # (70-150 ms) with 7+ samples.
+    rate_hz: float = Field(100.0, ge=1, le=4000)
+    # buffer: enable the accel/anglvel/timestamp scan elements and the buffer at start (needs
+    # write access to sysfs; otherwise a udev rule or the installer does it).
+    configure: bool = False
+    # Which sensor axis (with sign) points forward, left and up in the vehicle, as installed;
+    # the rules' calibration removes the remaining tilt (agent.vehicle.motion).
+    axes: tuple[str, str, str] = ("x", "y", "z")
+    # No valid sample for this long -> SourceHealth(ok=False) (a hardware event); project.
+    stall_timeout_s: float = Field(2.0, ge=0.05, le=600)
+    reconnect_s: float = Field(1.0, ge=0.01, le=3600)  # wait before reopening a lost device
+    # Samples reach the event loop in batches this often (rules see them this much later).
+    flush_interval_s: float = Field(0.05, ge=0.001, le=1)
+
+    @model_validator(mode="after")
+    def _axes(self) -> MotionSettings:
+        if any(a not in AXIS_NAMES for a in self.axes):
+            raise ValueError(f"axes must each be one of {AXIS_NAMES}")
+        if len({a[-1] for a in self.axes}) != 3:
+            raise ValueError("axes must name x, y and z once each")
+        return self
+
+
 class VehicleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     gnss: GnssSettings = GnssSettings()
     can: CanSettings = CanSettings()
     obd: ObdSettings = ObdSettings()
     power: PowerSettings = PowerSettings()
+    motion: MotionSettings = MotionSettings()

@@ -24,12 +24,14 @@ from agent.events import ConnectionType, VehicleContext
 from agent.sources.readings import (
     FixMode,
     GnssFix,
+    MotionSample,
     Signal,
     SignalReading,
     SourceHealth,
     TroubleCodes,
 )
 from agent.vehicle.inputs import NetworkStatus, RelayStatus, StateInput
+from agent.vehicle.motion import MotionState
 from agent.vehicle.odometer import GnssOdometer
 from agent.vehicle.settings import FusionSettings
 
@@ -88,6 +90,7 @@ class VehicleState:
         self.source_ok: dict[str, bool] = {}
         self.trouble_codes: tuple[str, ...] = ()
         self.last_motion_t: float | None = None
+        self.motion = MotionState()  # the motion sensor (IMU), when one reports
         self._signals: dict[Signal, dict[str, Sample]] = {}
         self._last_bus_t: float | None = None
         self._can_odometer_t: float | None = None
@@ -100,7 +103,11 @@ class VehicleState:
     def apply(self, r: StateInput) -> None:
         """Fold one reading in; ``r.t`` becomes the state's notion of now (never goes back)."""
         self._advance_time(r.t)
-        if isinstance(r, GnssFix):
+        if isinstance(r, MotionSample):
+            # Parked: ignition off, or unknown and not moving (gravity is learned then).
+            parked = self._ignition is False or (self._ignition is None and not self.moving)
+            self.motion.apply(r, parked=parked, th=self.thresholds)
+        elif isinstance(r, GnssFix):
             self._apply_fix(r)
         elif isinstance(r, SignalReading):
             self._apply_signal(r)
@@ -390,6 +397,7 @@ class VehicleState:
             "odometer_m": round(self.odometer_m, 1),
             "fixed": self.fixed,
             "source_ok": dict(self.source_ok),
+            "motion": self.motion.diagnostics() if self.motion.present else None,
             "signals": {
                 str(sig): {src: (s.t, s.value) for src, s in by.items()}
                 for sig, by in self._signals.items()
