@@ -19,6 +19,8 @@ SOURCES: Final[dict[str, tuple[str, str]]] = {
     "can": ("agent.sources.can.source", "CanSource"),
     "obd": ("agent.sources.obd.source", "ObdSource"),
     "power": ("agent.sources.power", "PowerSource"),
+    "modem": ("agent.sources.modem.source", "ModemSource"),
+    "gpio": ("agent.sources.gpio", "GpioSource"),
 }
 
 

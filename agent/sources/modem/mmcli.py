@@ -120,11 +120,16 @@ def parse_sim(doc: Any) -> str:
 
 
 def parse_location(doc: Any) -> tuple[int, int, int, int]:
-    """``mmcli -J -m <modem> --location-get`` -> (mcc, mnc, lac or tac, cell id)."""
+    """``mmcli -J -m <modem> --location-get`` -> (mcc, mnc, tac else lac, cell id).
+
+    The TAC (LTE/NR) is preferred, as the AT backend prefers ``+CEREG``; a LAC of 0xFFFE or
+    0xFFFF (3GPP TS 24.008: deleted / no valid LAI, what an LTE-only attach shows) is none.
+    """
     loc = _get(doc, "modem", "location", "3gpp")
     if not isinstance(loc, dict):
         return 0, 0, 0, 0
-    lac = _int(_get(loc, "lac"), 16) or _int(_get(loc, "tac"), 16)
+    lac = _int(_get(loc, "lac"), 16)
+    lac = _int(_get(loc, "tac"), 16) or (0 if lac in (0xFFFE, 0xFFFF) else lac)
     return _int(_get(loc, "mcc")), _int(_get(loc, "mnc")), lac, _int(_get(loc, "cid"), 16)
 
 
