@@ -55,7 +55,7 @@ class NetworkRule(Rule):
         out: list[RuleOutput] = []
         if r.iccid:
             known = r.stored_iccid or self._last_iccid
-            if known and r.iccid != known and r.iccid != self._reported_iccid:
+            if known and r.iccid not in (known, self._reported_iccid):
                 self._reported_iccid = r.iccid
                 detail = HardwareDetail(HardwareEventType.TAMPER,
                                         details=f"sim changed: {known} -> {r.iccid}")

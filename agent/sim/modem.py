@@ -13,7 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agent.events import ConnectionType
 from agent.sim.pty import PtyPort
+from agent.sim.scenario import CellularSpec
+from agent.sources.modem.parse import csq_dbm, csq_percent
+from agent.sources.readings import CellularStatus, RegistrationState
 
 # Coverage -> (27.007 <stat>, +COPS/<AcT>, QENG RAT name)
 _ACT = {"2g": 0, "3g": 2, "4g": 7, "5g": 11}
@@ -150,3 +154,27 @@ class ModemResponder:
     def inject(self, data: bytes) -> None:
         if self.port is not None:
             self.port.write(data)
+
+
+def scenario_cell(spec: CellularSpec, registered: bool, csq: int) -> CellState:
+    """The modem's radio for one truth sample (coverage windows change ``registered``/``csq``)."""
+    return CellState(registered=registered, csq=csq, rat=spec.rat, mcc=spec.mcc, mnc=spec.mnc,
+                     lac=spec.lac, cell_id=spec.cell_id, timing_advance=spec.timing_advance,
+                     iccid=spec.iccid)  # fmt: skip
+
+
+def cellular_reading(c: CellState, t: float, stored_iccid: str = "") -> CellularStatus:
+    """What the AT modem source reports for ``c`` with ``dialect = "generic"`` (pure path;
+    ``tests/sources/modem`` checks the source gives the same over the pty)."""
+    reg = RegistrationState.ROAMING if c.roaming else RegistrationState.HOME
+    if not c.registered:
+        reg = RegistrationState.SEARCHING if c.csq not in (0, 99) else \
+            RegistrationState.NOT_REGISTERED
+        return CellularStatus(t, reg, signal_pct=csq_percent(c.csq), csq=c.csq,
+                              rssi_dbm=csq_dbm(c.csq), iccid=c.iccid, stored_iccid=stored_iccid)
+    rat = {"2g": ConnectionType.G2, "3g": ConnectionType.G3, "4g": ConnectionType.G4,
+           "5g": ConnectionType.G5}[c.rat]  # fmt: skip
+    return CellularStatus(t, reg, rat=int(rat), signal_pct=csq_percent(c.csq), csq=c.csq,
+                          rssi_dbm=csq_dbm(c.csq), operator=f"{c.mcc:03d}{c.mnc:02d}",
+                          mcc=c.mcc, mnc=c.mnc, lac=c.lac, cell_id=c.cell_id,
+                          iccid=c.iccid, stored_iccid=stored_iccid)  # fmt: skip

@@ -17,6 +17,7 @@ from agent.events import Event
 from agent.rules import RuleThresholds, TelemetryEngine
 from agent.sim.elm327 import Elm327Responder
 from agent.sim.j1939 import FrameRenderer
+from agent.sim.modem import cellular_reading, scenario_cell
 from agent.sim.nmea import epoch_sentences
 from agent.sim.scenario import Scenario
 from agent.sim.truth import Truth, simulate
@@ -51,7 +52,9 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
     dtc_every = max(1, round(sc.obd_dtc_interval_s / dt))
     current: list[Truth | None] = [None]
     elm = Elm327Responder(lambda: current[0])
-    up = {"gnss": True, "can": sc.can, "obd": sc.obd}
+    up = {"gnss": True, "can": sc.can, "obd": sc.obd, "modem": sc.modem}
+    modem_every = max(1, round(sc.modem_poll_s / dt))
+    stored_iccid = ""
     pending: list[tuple[float, int, Reading]] = []
     seq = 0
 
@@ -69,7 +72,7 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
         while pending and pending[0][0] <= epoch:
             yield heapq.heappop(pending)[2]
         for src, was in list(up.items()):
-            if (src == "can" and not sc.can) or (src == "obd" and not sc.obd):
+            if (src == "can" and not sc.can) or (src == "obd" and not sc.obd) or src == "modem":
                 continue
             plugged = src not in tr.unplugged
             if plugged != was:
@@ -100,6 +103,10 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
                         push(SignalReading(epoch + CAN_LATENCY_S, p.signal, value, "obd"))
             if i % dtc_every == 0:
                 push(TroubleCodes(epoch + CAN_LATENCY_S, tr.dtcs))
+        if sc.modem and i % modem_every == 0:
+            cell = scenario_cell(sc.cellular, tr.registered, tr.csq)
+            push(cellular_reading(cell, epoch + CAN_LATENCY_S, stored_iccid))
+            stored_iccid = cell.iccid
         if up["can"]:
             batch = frames.fast(tr) + (frames.slow(tr) if i % slow_every == 0 else [])
             for cid, payload in batch:

@@ -78,7 +78,8 @@ class GpiodLines:
 
     def __init__(self, lines: dict[str, GpioInputLine], debounce_ms: float = 10.0) -> None:
         gpiod = _import_gpiod()
-        from gpiod.line import Direction, Edge as GEdge, Value  # type: ignore[import-not-found, unused-ignore]
+        from gpiod.line import Direction, Value  # type: ignore[import-not-found, unused-ignore]
+        from gpiod.line import Edge as GEdge
 
         self._active = Value.ACTIVE
         self._rising = gpiod.EdgeEvent.Type.RISING_EDGE

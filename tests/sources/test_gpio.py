@@ -10,10 +10,9 @@ import enum
 import os
 import sys
 import types
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -160,7 +159,7 @@ class Request:
 
 
 class Chip:
-    NAMES = {"ACC_IN": 3, "DOOR_IN": 4}
+    NAMES: ClassVar[dict[str, int]] = {"ACC_IN": 3, "DOOR_IN": 4}
 
     def __init__(self, path: str) -> None:
         if "missing" in path:
@@ -177,7 +176,7 @@ class Chip:
 
 
 @pytest.fixture
-def fake_gpiod(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Request]]:
+def fake_gpiod(monkeypatch: pytest.MonkeyPatch) -> list[Request]:
     made: list[Request] = []
     mod = types.ModuleType("gpiod")
     line = types.ModuleType("gpiod.line")
@@ -194,7 +193,7 @@ def fake_gpiod(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Request]]:
     mod.request_lines = request_lines  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "gpiod", mod)
     monkeypatch.setitem(sys.modules, "gpiod.line", line)
-    yield made
+    return made
 
 
 def test_gpiod_lines_are_requested_as_debounced_inputs_on_both_edges(fake_gpiod: list[Request],

@@ -111,7 +111,9 @@ class AtModem:
         self, cmd: str, prefix: str | None = None, timeout: float | None = None,
     ) -> list[str]:
         """Send ``cmd``; return its information lines (those starting with ``prefix``; with
-        ``prefix=None`` every line before the final result). Raises :class:`AtError` / :class:`AtTimeoutError`.
+        ``prefix=None`` every line before the final result).
+
+        Raises :class:`AtError` (an error result) or :class:`AtTimeoutError` (none in time).
         """
         self.drain()
         self._port.write(cmd.encode("ascii") + b"\r")
@@ -135,9 +137,7 @@ class AtModem:
                 elif _FINAL_ERROR.match(line):
                     self.counts["errors"] += 1
                     raise AtError(cmd, line)
-                elif prefix is not None and line.startswith(prefix):
-                    answer.append(line)
-                elif prefix is None:
+                elif prefix is None or line.startswith(prefix):
                     answer.append(line)
                 else:
                     self._classify_stray(line)

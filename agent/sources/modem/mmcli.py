@@ -144,7 +144,7 @@ class Mmcli:
 
     def _run(self, *args: str) -> Any:
         try:
-            done = subprocess.run([self.executable, "-J", *args], capture_output=True,  # noqa: S603
+            done = subprocess.run([self.executable, "-J", *args], capture_output=True,
                                   timeout=self.timeout_s, check=False, text=True)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SourceError(f"mmcli {' '.join(args)}: {exc}") from exc
