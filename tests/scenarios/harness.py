@@ -22,8 +22,8 @@ from agent.events import Event, HardwareDetail, TelemetryDetail, TelemetryEventT
 from agent.rules import RuleThresholds, TelemetryEngine
 from agent.sim import ScaledClock, Scenario, ScenarioPlayer
 from agent.sources.can.source import CanSource
-from agent.sources.modem import ModemSource
 from agent.sources.gnss.source import GnssSerialSource
+from agent.sources.modem import ModemSource
 from agent.sources.obd.source import ObdSource
 from agent.sources.power import PowerSettings, PowerSource
 from agent.sources.readings import Reading, Source
