@@ -30,6 +30,7 @@ FAULT_TYPES = {
     "can": HardwareEventType.CAN_FAULT,
     "obd": HardwareEventType.CAN_FAULT,
     "power": HardwareEventType.CAN_FAULT,
+    "gpio": HardwareEventType.CAN_FAULT,
     "motion": HardwareEventType.CAN_FAULT,  # the motion sensor (IIO): a vehicle-facing input too
     "cam0": HardwareEventType.CAMERA_FAULT,
     "cam1": HardwareEventType.CAMERA_FAULT,

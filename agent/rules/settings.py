@@ -159,9 +159,36 @@ class RuleThresholds(BaseModel):
     low_fuel_pct: float = Field(15.0, ge=0, le=100)  # IsLowFuel; project (fuel-light ~15 %)
     low_evb_pct: float = Field(20.0, ge=0, le=100)  # IsLowEVB; project
     lost_contact_s: float = Field(300.0, ge=10, le=86400)  # IsLostContact: offline this long
-    weak_signal_pct: int = Field(20, ge=0, le=100)  # IsInternetWeak: signal below this
+    # IsInternetWeak: signal below this. 30 % = CSQ < 10 (below about -93 dBm) with
+    # ModemManager's CSQ normalisation (csq * 100 // 31); project.
+    weak_signal_pct: int = Field(30, ge=0, le=100)
     # chargestatus 1 = alternator charging: supply at or above this (12 V system); project.
     charging_voltage_v: float = Field(13.2, ge=0, le=32)
+
+    # --- cellular network (modem) --------------------------------------------------------------
+    # Not registered (home/roaming) for this long = network lost (36); a cell handover or a
+    # tunnel lasts seconds, so a minute; project.
+    network_lost_after_s: float = Field(60.0, ge=1, le=3600)
+    network_restored_after_s: float = Field(10.0, ge=0, le=600)  # registered again this long
+
+    # --- tyres (J1939 TIRE, PGN 65268; etrack 11-14) ------------------------------------------
+    # Truck tyres run at ~800-850 kPa cold. Low: a 20 % loss (UN R141 TPMS warns at 20 %);
+    # high: above 950 kPa (TIRE's pressure field ends at 1000 kPa). 0 = that check off; the
+    # TPMS's own verdict (SPN 2587) counts too. Car fleets set ~180 / ~300. Project.
+    tyre_low_pressure_kpa: float = Field(650.0, ge=0, le=1000)
+    tyre_high_pressure_kpa: float = Field(950.0, ge=0, le=1000)
+    tyre_pressure_hysteresis_kpa: float = Field(20.0, ge=0, le=200)  # re-arm margin; project
+    # Tyre (air) temperature; aftermarket TPMS warn at 80-90 °C; project.
+    tyre_high_temperature_c: float = Field(90.0, ge=20, le=200)
+    tyre_temperature_hysteresis_c: float = Field(5.0, ge=0, le=50)  # project
+    # Leak: the TPMS's air leakage rate (SPN 2586) at or above this (20 Pa/s = 72 kPa/h), its
+    # "tyre leak detected" status (SPN 1698), or the pressure fell tyre_leak_drop_kpa within
+    # tyre_leak_window_s (for sensors that send no leakage rate); project.
+    tyre_leak_pa_s: float = Field(20.0, ge=0.1, le=6425)
+    tyre_leak_drop_kpa: float = Field(40.0, ge=1, le=1000)
+    tyre_leak_window_s: float = Field(600.0, ge=10, le=86400)
+    # A tyre condition must hold this long (TIRE comes every 10 s: two reports); project.
+    tyre_alarm_debounce_s: float = Field(15.0, ge=0, le=600)
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleThresholds:
@@ -169,6 +196,8 @@ class RuleThresholds(BaseModel):
             raise ValueError("low_vehicle_battery_v must be above power_cut_voltage_v")
         if self.tilt_fallen_deg <= self.tilt_lifted_deg:
             raise ValueError("tilt_fallen_deg must be above tilt_lifted_deg")
+        if 0 < self.tyre_high_pressure_kpa <= self.tyre_low_pressure_kpa:
+            raise ValueError("tyre_high_pressure_kpa must be above tyre_low_pressure_kpa")
         return self
 
     def with_changes(self, **changes: Any) -> RuleThresholds:

@@ -17,6 +17,7 @@ from agent.events import Event
 from agent.rules import RuleThresholds, TelemetryEngine
 from agent.sim.elm327 import Elm327Responder
 from agent.sim.j1939 import FrameRenderer
+from agent.sim.modem import cellular_reading, scenario_cell
 from agent.sim.motion import ACCEL_SCALE, CHANNELS, GYRO_SCALE, LAYOUT, MotionModel, encode
 from agent.sim.nmea import epoch_sentences
 from agent.sim.scenario import Scenario
@@ -58,7 +59,8 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
     dtc_every = max(1, round(sc.obd_dtc_interval_s / dt))
     current: list[Truth | None] = [None]
     elm = Elm327Responder(lambda: current[0])
-    up = {"gnss": True, "can": sc.can, "obd": sc.obd, "motion": sc.motion is not None}
+    up = {"gnss": True, "can": sc.can, "obd": sc.obd, "motion": sc.motion is not None,
+          "modem": sc.modem}
     # The motion sensor: the simulator's records decoded by the motion source's own decoder.
     motion = MotionModel(sc) if sc.motion is not None else None
     imu = MotionSource(MotionSettings(backend="iio_buffer", device=_NOWHERE))
@@ -67,6 +69,8 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
         scales={c.name: (_scale(c.name), 0.0) for c in CHANNELS if c.name != iio.TIMESTAMP},
         gyro=True, has_ts=True, ts_offset=0.0,
     )  # fmt: skip
+    modem_every = max(1, round(sc.modem_poll_s / dt))
+    stored_iccid = ""
     pending: list[tuple[float, int, Reading]] = []
     seq = 0
 
@@ -84,7 +88,7 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
         while pending and pending[0][0] <= epoch:
             yield heapq.heappop(pending)[2]
         for src, was in list(up.items()):
-            if (src == "can" and not sc.can) or (src == "obd" and not sc.obd):
+            if (src == "can" and not sc.can) or (src == "obd" and not sc.obd) or src == "modem":
                 continue
             if src == "motion" and motion is None:
                 continue
@@ -124,6 +128,10 @@ def scenario_readings(sc: Scenario) -> Iterator[Reading]:
                         push(SignalReading(epoch + CAN_LATENCY_S, p.signal, value, "obd"))
             if i % dtc_every == 0:
                 push(TroubleCodes(epoch + CAN_LATENCY_S, tr.dtcs))
+        if sc.modem and i % modem_every == 0:
+            cell = scenario_cell(sc.cellular, tr.registered, tr.csq)
+            push(cellular_reading(cell, epoch + CAN_LATENCY_S, stored_iccid))
+            stored_iccid = cell.iccid
         if up["can"]:
             batch = frames.fast(tr) + (frames.slow(tr) if i % slow_every == 0 else [])
             for cid, payload in batch:

@@ -17,6 +17,7 @@ from pathlib import Path
 from agent.sim.clock import ScaledClock
 from agent.sim.elm327 import Elm327Responder
 from agent.sim.j1939 import FrameRenderer, slcan_line
+from agent.sim.modem import ModemResponder, scenario_cell
 from agent.sim.motion import IioDevice, MotionModel
 from agent.sim.nmea import epoch_sentences
 from agent.sim.pty import PtyPort, slcan_responder
@@ -61,6 +62,7 @@ class PlayerPorts:
     obd: PtyPort | None = None
     power: PowerFiles | None = None
     motion: IioDevice | None = None
+    modem: PtyPort | None = None
 
 
 class ScenarioPlayer:
@@ -74,6 +76,7 @@ class ScenarioPlayer:
         power_dir: Path | None = None,
         obd_link: Path | None = None,
         motion_dir: Path | None = None,
+        modem_link: Path | None = None,
     ) -> None:
         self.scenario = scenario
         self.clock = clock
@@ -88,6 +91,9 @@ class ScenarioPlayer:
             else None,
         )
         self.motion_model = MotionModel(scenario) if self.ports.motion is not None else None
+        self.modem = ModemResponder(self._cell) if modem_link else None
+        if self.modem is not None and modem_link is not None:
+            self.ports.modem = self.modem.attach(PtyPort(modem_link, self.modem))
         self.frames = FrameRenderer() if slcan_link else None
         self.position = 0.0  # scenario second last written
         self.max_lag_s = 0.0  # worst wall-clock lateness of a step
@@ -105,11 +111,16 @@ class ScenarioPlayer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
-        for port in (self.ports.nmea, self.ports.slcan, self.ports.obd):
+        for port in (self.ports.nmea, self.ports.slcan, self.ports.obd, self.ports.modem):
             if port is not None:
                 port.close()
         if self.ports.motion is not None:
             self.ports.motion.close()
+
+    def _cell(self):  # type: ignore[no-untyped-def]  # -> CellState
+        tr = self.current
+        return scenario_cell(self.scenario.cellular, tr.registered if tr else True,
+                             tr.csq if tr else self.scenario.cellular.csq)  # fmt: skip
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
@@ -138,6 +149,8 @@ class ScenarioPlayer:
                     self.ports.power.write(tr)
                 if self.ports.motion is not None:
                     self._motion(tr)
+                if self.modem is not None:
+                    self.modem.poll_urcs()
                 if self.ports.nmea is not None and i % gnss_every == 0:
                     data = epoch_sentences(tr, epoch, satellites=v.satellites, hdop=v.hdop,
                                            altitude_m=v.altitude_m)  # fmt: skip

@@ -69,6 +69,22 @@ Times are scenario seconds from ``start``. Example (docs/rules.md has the full r
     [[case_open]]       # the device's case switch is open
     start = 650
     end = 700
+    modem = true        # a cellular modem the agent polls over AT commands
+    [cellular]          # its radio conditions outside the windows below
+    csq = 20
+    rat = "4g"
+    [[coverage]]        # none: not registered (searching); weak: registered at csq
+    start = 100
+    end = 200
+    mode = "none"
+
+    [tyres]             # TIRE (PGN 65268) frames for axles x 2 tyres (0: no TPMS)
+    axles = 2
+    pressure_kpa = 820
+    [[tyre_leak]]       # a tyre losing air from t on (SPN 2586 reports the rate)
+    t = 60
+    location = 0x01
+    kpa_per_min = 12
 """
 
 from __future__ import annotations
@@ -181,6 +197,37 @@ class Dtc(_Model):
     codes: list[str]
 
 
+class CellularSpec(_Model):
+    """The modem's radio conditions outside ``coverage`` windows (agent.sim.modem.CellState)."""
+
+    csq: int = Field(20, ge=0, le=31)
+    rat: Literal["2g", "3g", "4g", "5g"] = "4g"
+    mcc: int = Field(401, ge=0, le=999)
+    mnc: int = Field(1, ge=0, le=999)
+    lac: int = Field(0x1A2B, ge=0, le=0xFFFFFF)
+    cell_id: int = Field(0x01C2D3E4, ge=0, le=0xFFFFFFFFF)
+    timing_advance: int = Field(3, ge=0, le=255)
+    iccid: str = Field("89860012345678901234", pattern=r"^\d{18,22}$")
+
+
+class Coverage(Window):
+    mode: Literal["none", "weak"] = "none"
+    csq: int = Field(3, ge=0, le=31)  # the signal during the window
+
+
+class TyreSpec(_Model):
+    axles: int = Field(0, ge=0, le=8)  # 2 tyres per axle, locations 0xA0 / 0xA1 (A = axle)
+    pressure_kpa: float = Field(820.0, ge=0, le=1000)
+    temperature_c: float = Field(40.0, ge=-40, le=150)
+
+
+class TyreLeak(_Model):
+    t: float = Field(ge=0)
+    location: int = Field(ge=0, le=0xFF)
+    kpa_per_min: float = Field(gt=0, le=1000)
+    floor_kpa: float = Field(0.0, ge=0, le=1000)  # the pressure it settles at
+
+
 class Scenario(_Model):
     name: str = "scenario"
     start: datetime = datetime(2024, 3, 12, 8, 0, 0, tzinfo=UTC)
@@ -207,6 +254,12 @@ class Scenario(_Model):
     vibration: list[Vibration] = []
     drop: list[Drop] = []
     case_open: list[Window] = []
+    modem: bool = False  # the vehicle's box has a cellular modem on an AT port
+    modem_poll_s: float = Field(1.0, gt=0, le=3600)  # pure path: one AT round this often
+    cellular: CellularSpec = CellularSpec()
+    coverage: list[Coverage] = []
+    tyres: TyreSpec = TyreSpec()
+    tyre_leak: list[TyreLeak] = []
 
     @field_validator("start")
     @classmethod

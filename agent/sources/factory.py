@@ -20,6 +20,8 @@ SOURCES: Final[dict[str, tuple[str, str]]] = {
     "obd": ("agent.sources.obd.source", "ObdSource"),
     "power": ("agent.sources.power", "PowerSource"),
     "motion": ("agent.sources.motion.source", "MotionSource"),
+    "modem": ("agent.sources.modem.source", "ModemSource"),
+    "gpio": ("agent.sources.gpio", "GpioSource"),
 }
 
 

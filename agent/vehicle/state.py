@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.events import ConnectionType, VehicleContext
 from agent.sources.readings import (
+    CellularStatus,
     FixMode,
     GnssFix,
     MotionSample,
@@ -29,6 +30,7 @@ from agent.sources.readings import (
     SignalReading,
     SourceHealth,
     TroubleCodes,
+    TyreReading,
 )
 from agent.vehicle.inputs import NetworkStatus, RelayStatus, StateInput
 from agent.vehicle.motion import MotionState
@@ -91,6 +93,9 @@ class VehicleState:
         self.trouble_codes: tuple[str, ...] = ()
         self.last_motion_t: float | None = None
         self.motion = MotionState()  # the motion sensor (IMU), when one reports
+        self.cellular: CellularStatus | None = None  # the modem's last report
+        self.iccid: str = ""  # the SIM's ICCID as the modem last read it
+        self.tyres: dict[int, TyreReading] = {}  # by J1939 tyre location
         self._signals: dict[Signal, dict[str, Sample]] = {}
         self._last_bus_t: float | None = None
         self._can_odometer_t: float | None = None
@@ -115,15 +120,38 @@ class VehicleState:
             self.trouble_codes = r.codes
         elif isinstance(r, SourceHealth):
             self.source_ok[r.source] = r.ok
+            if r.source == "modem" and not r.ok:  # no modem: no network, fields unknown
+                self._apply_network(NetworkStatus(r.t, online=False))
         elif isinstance(r, NetworkStatus):
-            if r.online:
-                self.offline_since = None
-            elif self.offline_since is None:
-                self.offline_since = r.t
-            self.network = r
+            self._apply_network(r)
+        elif isinstance(r, CellularStatus):
+            self._apply_cellular(r)
+        elif isinstance(r, TyreReading):
+            self.tyres[r.location] = r
         else:
             self.relay = r
         self._update_derived(r.t)
+
+    def _apply_network(self, r: NetworkStatus) -> None:
+        if r.online:
+            self.offline_since = None
+        elif self.offline_since is None:
+            self.offline_since = r.t
+        self.network = r
+
+    def _apply_cellular(self, r: CellularStatus) -> None:
+        """The modem's report becomes the envelope's cellular fields (CONTRACT.md §1)."""
+        self.cellular = r
+        if r.iccid:
+            self.iccid = r.iccid
+        reg = r.registered
+        self._apply_network(NetworkStatus(
+            r.t, online=reg,
+            connection_type=ConnectionType(r.rat) if reg else ConnectionType.UNKNOWN,
+            signal_pct=r.signal_pct, mcc=r.mcc if reg else 0, mnc=r.mnc if reg else 0,
+            cell_id=r.cell_id if reg else 0, location_area_code=r.lac if reg else 0,
+            timing_advance=r.timing_advance if reg else 0,
+        ))  # fmt: skip
 
     def advance(self, t: float) -> None:
         """Time passes without a reading (freshness windows may expire)."""

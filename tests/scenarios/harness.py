@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +24,12 @@ from agent.sim import ScaledClock, Scenario, ScenarioPlayer
 from agent.sim.pure import MOTION_STALL_S
 from agent.sources.can.source import CanSource
 from agent.sources.gnss.source import GnssSerialSource
+from agent.sources.modem import ModemSource
 from agent.sources.motion.source import MotionSource
 from agent.sources.obd.source import ObdSource
 from agent.sources.power import PowerSettings, PowerSource
 from agent.sources.readings import Reading, Source
-from agent.sources.settings import CanSettings, MotionSettings, ObdSettings
+from agent.sources.settings import CanSettings, ModemSettings, MotionSettings, ObdSettings
 from agent.vehicle import VehicleState
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -62,7 +64,8 @@ def is_periodic(e: Event) -> bool:
 
 
 async def run_live(
-    sc: Scenario, workdir: Path, *, speedup: float = 25.0, thresholds: RuleThresholds | None = None
+    sc: Scenario, workdir: Path, *, speedup: float = 25.0, thresholds: RuleThresholds | None = None,
+    observe: Callable[[TelemetryEngine, Reading], None] | None = None,
 ) -> tuple[list[Event], ScenarioPlayer]:
     th = thresholds or RuleThresholds()
     clock = ScaledClock(sim_start=sc.start_epoch, speedup=speedup, wall_start=time.time() + 0.3)
@@ -71,6 +74,7 @@ async def run_live(
         slcan_link=workdir / "can" if sc.can else None,
         obd_link=workdir / "obd" if sc.obd else None,
         motion_dir=workdir / "motion" if sc.motion else None,
+        modem_link=workdir / "modem" if sc.modem else None,
     )  # fmt: skip
     sim_s = 1.0 / speedup  # one scenario second in wall seconds
     sources: list[Source] = [
@@ -93,12 +97,20 @@ async def run_live(
             backend="elm327", port=str(workdir / "obd"), poll_interval_s=sc.obd_poll_s * sim_s,
             dtc_interval_s=sc.obd_dtc_interval_s * sim_s, command_timeout_s=1.0,
             connect_timeout_s=2.0, reconnect_s=0.02)))  # fmt: skip
+    if sc.modem:
+        sources.append(ModemSource(ModemSettings(
+            backend="at", port=str(workdir / "modem"), dialect="quectel",
+            poll_interval_s=max(0.05, sc.modem_poll_s * sim_s), command_timeout_s=0.5,
+            reconnect_s=0.02, iccid_file=workdir / "iccid")))  # fmt: skip
     state = VehicleState(th, odometer_m=sc.vehicle.odometer_km * 1000)
     engine = TelemetryEngine(th, state=state, host_boot_t=sc.start_epoch - 30.0)
     events: list[Event] = engine.boot(sc.start_epoch, f"simulated scenario {sc.name}")
 
     def emit(r: Reading) -> None:
-        events.extend(engine.step(dataclasses.replace(r, t=clock.sim(r.t))))
+        r = dataclasses.replace(r, t=clock.sim(r.t))
+        events.extend(engine.step(r))
+        if observe is not None:
+            observe(engine, r)
 
     async def ticks() -> None:
         n = 1
