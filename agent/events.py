@@ -52,6 +52,21 @@ class TelemetryEventType(IntEnum):
     OVER_REVVING = 24
     FUEL_DROP = 25
     GNSS_JAMMING = 26
+    # Motion sensor and tamper (issue 10); the contract's table ends at 26, docs/contract.md
+    # and docs/rules.md carry these.
+    VIBRATION = 27
+    DROP = 28
+    VEHICLE_LIFTED = 29
+    VEHICLE_FALLEN = 30
+    TAMPER = 31
+    # Tyres (J1939 TIRE) and the cellular network (issue 10 part B); docs/contract.md carries
+    # them. 27-31 are the motion sensor's and tamper's (part A).
+    TYRE_TEMPERATURE = 32
+    TYRE_LEAK = 33
+    TYRE_LOW_PRESSURE = 34
+    TYRE_HIGH_PRESSURE = 35
+    NETWORK_LOST = 36
+    NETWORK_RESTORED = 37
 
 
 # etrack alarm numbers (seed 004 §2.8) per telemetry event type; 0 where none applies.
@@ -73,6 +88,14 @@ ETRACK_ALARM_TYPE: Final[Mapping[TelemetryEventType, int]] = {
     TelemetryEventType.SOS: 1,
     TelemetryEventType.LEFT_NETWORK_BORDER: 6,
     TelemetryEventType.OBD_TROUBLE_CODE: 17,
+    TelemetryEventType.VIBRATION: 4,
+    TelemetryEventType.DROP: 21,
+    TelemetryEventType.VEHICLE_FALLEN: 21,  # etrack dropAlarm: a two-wheeler "fall" alarm
+    TelemetryEventType.TAMPER: 18,
+    TelemetryEventType.TYRE_TEMPERATURE: 11,
+    TelemetryEventType.TYRE_LEAK: 12,
+    TelemetryEventType.TYRE_LOW_PRESSURE: 13,
+    TelemetryEventType.TYRE_HIGH_PRESSURE: 14,
 }
 
 
@@ -319,6 +342,8 @@ class HardwareDetail:
     pid: str = ""
     original_ulid: str = ""
     details: str = ""
+    # The SIM's ICCID as the modem read it (the engine stamps it); "" = the configured one.
+    iccid: str = ""
 
     def to_wire(self, identity: DeviceIdentity) -> JsonDict:
         return {
@@ -329,7 +354,7 @@ class HardwareDetail:
             "Version": identity.version,
             "FirmwareVersion": identity.firmware_version,
             "TimeSinceBoot": self.time_since_boot_ms,
-            "Iccid": identity.iccid,
+            "Iccid": self.iccid or identity.iccid,
             "OriginalUlid": self.original_ulid,
             "Details": self.details,
         }

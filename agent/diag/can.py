@@ -23,6 +23,7 @@ from agent.errors import SourceError
 from agent.sources.can.decoder import DecodedFrame, J1939Decoder
 from agent.sources.can.j1939 import pgn_of, source_address
 from agent.sources.can.logfile import Frame, ReadStats, read_frames
+from agent.sources.readings import SignalReading, TyreReading
 from agent.sources.settings import CanSettings
 
 
@@ -45,7 +46,13 @@ def _frame_json(t: float | None, can_id: int, decoded: DecodedFrame | None) -> d
         out["message"] = None
         return out
     out.update(message=decoded.message, values=decoded.values, skipped=decoded.skipped,
-               readings={r.signal.value: r.value for r in decoded.readings})
+               readings={r.signal.value: r.value for r in decoded.readings
+                         if isinstance(r, SignalReading)})
+    tyres = [r for r in decoded.readings if isinstance(r, TyreReading)]
+    if tyres:
+        out["tyres"] = [{"location": r.location, "pressure_kpa": r.pressure_kpa,
+                         "temperature_c": r.temperature_c, "leak_pa_s": r.leak_pa_s,
+                         "status": r.tyre_status, "threshold": r.threshold} for r in tyres]
     return out
 
 

@@ -32,9 +32,12 @@ from agent.rules.gnss import GnssSignalRule
 from agent.rules.hardware import BatteryRule, PowerRule, SourceFaultRule
 from agent.rules.harsh import CollisionRule, HarshDrivingRule
 from agent.rules.motion import IdlingRule, IgnitionRule, TowingRule
+from agent.rules.network import NetworkRule
+from agent.rules.security import DropRule, TamperRule, TiltRule, VibrationRule
 from agent.rules.settings import RuleThresholds
 from agent.rules.speeding import SpeedingRule
 from agent.rules.tracking import TrackingRule
+from agent.rules.tyres import TyreRule
 from agent.rules.vehicle_signals import DoorSosRule, FuelDropRule, OverRevRule, TroubleCodeRule
 from agent.vehicle.inputs import StateInput
 from agent.vehicle.state import VehicleState
@@ -98,11 +101,17 @@ class TelemetryEngine:
             HarshDrivingRule(),
             CollisionRule(),
             TowingRule(),
+            VibrationRule(),
+            DropRule(),
+            TiltRule(),
+            TamperRule(),
             IdlingRule(),
             OverRevRule(),
             FuelDropRule(),
             DoorSosRule(),
             TroubleCodeRule(),
+            TyreRule(),
+            NetworkRule(),
             TrackingRule(),
         ]
 
@@ -187,6 +196,7 @@ class TelemetryEngine:
                     d,
                     time_since_boot_ms=since_boot,
                     vehicle_battery_connected=self._power.connected,
+                    iccid=d.iccid or s.iccid,  # the SIM the modem reads (else the config's)
                 )
             events.append(Event(timestamp_ms(o.t), ctx, d))
         return events

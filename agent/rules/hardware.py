@@ -23,12 +23,15 @@ from agent.vehicle.inputs import StateInput
 from agent.vehicle.state import VehicleState
 
 # Component (health) -> hardware event for its faults. The contract has no type for the power
-# and I/O inputs (ADC, GPIO): they are the vehicle interface, like the CAN/OBD adapter, so 8.
+# and I/O inputs (ADC, GPIO) nor the motion sensor (IIO accelerometer): they are the vehicle
+# interface, like the CAN/OBD adapter, so 8.
 FAULT_TYPES = {
     "gnss": HardwareEventType.GNSS_FAULT,
     "can": HardwareEventType.CAN_FAULT,
     "obd": HardwareEventType.CAN_FAULT,
     "power": HardwareEventType.CAN_FAULT,
+    "gpio": HardwareEventType.CAN_FAULT,
+    "motion": HardwareEventType.CAN_FAULT,  # the motion sensor (IIO): a vehicle-facing input too
     "cam0": HardwareEventType.CAMERA_FAULT,
     "cam1": HardwareEventType.CAMERA_FAULT,
     "dms": HardwareEventType.MODEL_FAULT,

@@ -9,9 +9,16 @@ begins (DESIGN-NOTES §3). An episode lasts while the value stays above
 ``harsh_release_ratio`` × threshold; one event per episode, stamped when the threshold was
 crossed and emitted when the episode ends, with ``peakAccelerationMs2`` and ``durationS``.
 
-Collision: the horizontal magnitude of the raw IMU samples at or above ``collision_ms2``,
-emitted at once (the impact may cut the power), then quiet for ``collision_refractory_s``;
-not gated by ignition or speed (a parked vehicle can be hit).
+The motion sensor (:class:`~agent.sources.readings.MotionSample`, all axes at once) feeds the
+same detectors with its vehicle-frame forward and left acceleration (``agent.vehicle.motion``)
+once the mounting calibration has learned gravity at a park; before that a tilted box would
+put gravity on "forward", so the speed-derivative fallback keeps the job.
+
+Collision: the horizontal magnitude of the raw IMU samples (√(forward² + left²), unfiltered)
+at or above ``collision_ms2`` opens an impact; its peak over ``collision_window_s`` is reported
+(a crash pulse lasts 70-150 ms), stamped at the crossing and emitted when the window closes,
+at the first sample or tick after it; then quiet for ``collision_refractory_s``. Not gated by
+ignition or speed (a parked vehicle can be hit).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 from agent.events import TelemetryDetail, TelemetryEventType
 from agent.rules.base import Rule, RuleOutput
 from agent.rules.settings import RuleThresholds
-from agent.sources.readings import GnssFix, Signal, SignalReading
+from agent.sources.readings import GnssFix, MotionSample, Signal, SignalReading
 from agent.vehicle.geo import signed_heading_delta_deg
 from agent.vehicle.inputs import StateInput
 from agent.vehicle.state import VehicleState, is_valid_fix
@@ -107,6 +114,8 @@ class HarshDrivingRule(Rule):
         return self._imu_t is not None and t - self._imu_t <= _IMU_FRESH_S
 
     def on_input(self, r: StateInput, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
+        if isinstance(r, MotionSample):
+            return self._motion(r, s, th)
         if isinstance(r, SignalReading) and r.signal in IMU_SIGNALS:
             return self._imu(r, s, th)
         if self._imu_fresh(r.t):
@@ -128,6 +137,17 @@ class HarshDrivingRule(Rule):
         self._fy = _lowpass(self._fy, r.value, r.t - self._fy_t, tau)
         self._fy_t = r.t
         return self._lateral(r.t, self._fy, s, th)
+
+    def _motion(self, r: MotionSample, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
+        m = s.motion
+        if not m.calibration.calibrated:
+            return []  # gravity may sit on "forward": the fallback stays in charge
+        self._imu_t = r.t
+        tau = th.imu_filter_tau_s
+        self._fx = _lowpass(self._fx, m.forward, r.t - self._fx_t, tau)
+        self._fy = _lowpass(self._fy, m.left, r.t - self._fy_t, tau)
+        self._fx_t = self._fy_t = r.t
+        return self._longitudinal(r.t, self._fx, s, th) + self._lateral(r.t, self._fy, s, th)
 
     def _is_speed_sample(self, r: StateInput, s: VehicleState) -> bool:
         src = s.speed_source
@@ -175,23 +195,40 @@ class CollisionRule(Rule):
         self._ax: float | None = None
         self._ay: float | None = None
         self._last_event_t: float | None = None
+        self._impact: tuple[float, float] | None = None  # (crossing t, peak so far)
 
     def on_input(self, r: StateInput, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
-        if not isinstance(r, SignalReading) or r.signal not in IMU_SIGNALS:
-            return []
-        if r.signal is Signal.ACCEL_X_MS2:
-            self._ax = r.value
+        if isinstance(r, MotionSample):
+            mag = math.hypot(s.motion.forward, s.motion.left)
+        elif isinstance(r, SignalReading) and r.signal in IMU_SIGNALS:
+            if r.signal is Signal.ACCEL_X_MS2:
+                self._ax = r.value
+            else:
+                self._ay = r.value
+            mag = math.hypot(self._ax or 0.0, self._ay or 0.0)
         else:
-            self._ay = r.value
-        mag = math.hypot(self._ax or 0.0, self._ay or 0.0)
+            return []
+        imp = self._impact
+        if imp is not None:
+            if mag > imp[1]:
+                self._impact = (imp[0], mag)
+            return []
         if mag < th.collision_ms2:
             return []
         last = self._last_event_t
         if last is not None and r.t - last < th.collision_refractory_s:
             return []
         self._last_event_t = r.t
-        extra = {"peakAccelerationMs2": round(mag, 2)}
-        return [RuleOutput(r.t, TelemetryDetail(TelemetryEventType.COLLISION, extra=extra))]
+        self._impact = (r.t, mag)
+        return []
+
+    def on_tick(self, t: float, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
+        imp = self._impact
+        if imp is None or t - imp[0] < th.collision_window_s:
+            return []
+        self._impact = None
+        extra = {"peakAccelerationMs2": round(imp[1], 2)}
+        return [RuleOutput(imp[0], TelemetryDetail(TelemetryEventType.COLLISION, extra=extra))]
 
 
 def _lowpass(prev: float | None, x: float, dt: float, tau: float) -> float:

@@ -9,7 +9,10 @@
   again at the next known stop; an idle period already reported holds (as a speeding episode does).
 * Towing / illegal moving: ignition known off and speed at or above ``towing_speed_kmh`` for
   ``towing_min_duration_s``; one event per episode, which ends after ``towing_end_s`` stopped
-  or when the ignition comes on.
+  or when the ignition comes on. With a motion sensor the same episode also starts without
+  any speed (a tow in an underground car park has no GNSS): ignition off, the vehicle tilted
+  ≥ ``tilt_lifted_deg`` from this park's gravity reference and the sensor not still
+  (``motion_still_ms2``), for ``towing_min_duration_s`` (``detectedBy`` ``imu``).
 """
 
 from __future__ import annotations
@@ -69,17 +72,32 @@ class TowingRule(Rule):
     def on_tick(self, t: float, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
         off = s.ignition is False
         v = s.speed_kmh
+        towed = off and _towed_by_sensor(t, s, th)
         if self._active:
-            stopped = v <= th.stopped_speed_kmh
+            stopped = v <= th.stopped_speed_kmh and not towed
             if not off or self._stopped.update(t, stopped, th.towing_end_s):
                 self._active = False
                 self._moving.reset()
                 self._stopped.reset()
             return []
-        if not self._moving.update(t, off and v >= th.towing_speed_kmh, th.towing_min_duration_s):
+        by_speed = off and v >= th.towing_speed_kmh
+        if not self._moving.update(t, by_speed or towed, th.towing_min_duration_s):
             return []
         self._active = True
         self._stopped.reset()
         assert self._moving.since is not None
-        extra = {"speedKmh": round(v), "durationS": round(t - self._moving.since, 1)}
+        extra: dict[str, object] = {
+            "speedKmh": round(v), "durationS": round(t - self._moving.since, 1),
+        }  # fmt: skip
+        if not by_speed:
+            extra["detectedBy"] = "imu"
         return [RuleOutput(t, TelemetryDetail(TelemetryEventType.MOVING_IGNITION_OFF, extra=extra))]
+
+
+def _towed_by_sensor(t: float, s: VehicleState, th: RuleThresholds) -> bool:
+    """Tilted from this park's reference and shaking: lifted onto a tow truck and moving."""
+    m = s.motion
+    if m.t is None or t - m.t > 1.0 or m.still:
+        return False
+    tilt = m.tilt_from_park_deg
+    return tilt is not None and tilt >= th.tilt_lifted_deg and m.activity_ms2 >= th.motion_still_ms2

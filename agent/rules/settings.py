@@ -59,6 +59,50 @@ class RuleThresholds(BaseModel):
     # (White et al. 2011); project default.
     collision_ms2: float = Field(4.0 * G, ge=G, le=30 * G)
     collision_refractory_s: float = Field(10.0, ge=0, le=600)  # one event per impact; project
+    # The peak is taken over this long after the crossing, then the event goes (stamped at the
+    # crossing); crash pulses last 70-150 ms (NHTSA crash tests); project.
+    collision_window_s: float = Field(0.15, ge=0, le=2)
+
+    # --- motion sensor: calibration and parked security (agent.vehicle.motion) ----------------
+    # Still = RMS of the dynamic acceleration (|a - low-passed gravity|) over 1 s below this;
+    # a MEMS accelerometer's noise is ~0.05 m/s² RMS at 100 Hz, an idling engine 0.2-1; project.
+    motion_still_ms2: float = Field(0.15, ge=0.01, le=5)
+    # Parked (ignition off) and still this long: the gravity reference of this park is learned
+    # (tilt reference) and folded into the mounting calibration; project.
+    mount_learn_s: float = Field(5.0, ge=1, le=600)
+    # Security alarms (vibration, lifted, tamper by power cut or shocks) arm this long after the
+    # ignition went off (the driver leaving) and only while the doors are not known unlocked;
+    # project.
+    arm_delay_s: float = Field(30.0, ge=0, le=3600)
+    # Vibration (etrack 4): shocks of dynamic acceleration >= this, counted at most every 0.2 s;
+    # this many within the window while armed = one alarm, then quiet for the refractory; project.
+    vibration_ms2: float = Field(1.0, ge=0.1, le=50)
+    vibration_count: int = Field(5, ge=1, le=100)
+    vibration_window_s: float = Field(10.0, ge=1, le=600)
+    vibration_refractory_s: float = Field(60.0, ge=0, le=3600)
+    # Free fall / drop (etrack 21): |a| below this for at least freefall_min_s (0.2 s = a 20 cm
+    # drop); MEMS free-fall detectors use 0.3-0.5 g for >= 100 ms (ST AN3308); project.
+    freefall_ms2: float = Field(0.3 * G, ge=0.5, le=8)
+    freefall_min_s: float = Field(0.2, ge=0.05, le=5)
+    freefall_refractory_s: float = Field(10.0, ge=0, le=600)
+    # Lifted (dashboard vehicle-lifted): while armed, gravity turned this far from this park's
+    # reference for tilt_hold_s (a tow truck lifting one axle tilts a car 5-15 deg; people
+    # getting in roll it < 2 deg); project.
+    tilt_lifted_deg: float = Field(5.0, ge=1, le=45)
+    # Fallen (dashboard vehicle-fallen, etrack 21): gravity this far from the mounting's "up"
+    # for tilt_hold_s, at any time (a two-wheeler on its side is ~90 deg); project.
+    tilt_fallen_deg: float = Field(60.0, ge=20, le=180)
+    tilt_hold_s: float = Field(3.0, ge=0, le=600)
+    # Tamper (hardware 12, etrack 18): the case switch open this long (switch bounce ~10 ms);
+    # project.
+    tamper_case_debounce_s: float = Field(0.5, ge=0, le=60)
+    # ... or this many shocks of >= tamper_shock_ms2 within the window while armed (prying,
+    # hammering at the device; a single bump is vibration or collision); project.
+    tamper_shock_ms2: float = Field(2.0 * G, ge=2, le=200)
+    tamper_shock_count: int = Field(3, ge=1, le=100)
+    tamper_shock_window_s: float = Field(10.0, ge=1, le=600)
+    # One tamper alarm per cause within this long (the case switch: per opening); project.
+    tamper_refractory_s: float = Field(300.0, ge=0, le=86400)
 
     # --- motion / idling / towing ---------------------------------------------------------
     # At or below this the vehicle counts as stopped (GNSS speed jitter when parked); project.
@@ -115,14 +159,45 @@ class RuleThresholds(BaseModel):
     low_fuel_pct: float = Field(15.0, ge=0, le=100)  # IsLowFuel; project (fuel-light ~15 %)
     low_evb_pct: float = Field(20.0, ge=0, le=100)  # IsLowEVB; project
     lost_contact_s: float = Field(300.0, ge=10, le=86400)  # IsLostContact: offline this long
-    weak_signal_pct: int = Field(20, ge=0, le=100)  # IsInternetWeak: signal below this
+    # IsInternetWeak: signal below this. 30 % = CSQ < 10 (below about -93 dBm) with
+    # ModemManager's CSQ normalisation (csq * 100 // 31); project.
+    weak_signal_pct: int = Field(30, ge=0, le=100)
     # chargestatus 1 = alternator charging: supply at or above this (12 V system); project.
     charging_voltage_v: float = Field(13.2, ge=0, le=32)
+
+    # --- cellular network (modem) --------------------------------------------------------------
+    # Not registered (home/roaming) for this long = network lost (36); a cell handover or a
+    # tunnel lasts seconds, so a minute; project.
+    network_lost_after_s: float = Field(60.0, ge=1, le=3600)
+    network_restored_after_s: float = Field(10.0, ge=0, le=600)  # registered again this long
+
+    # --- tyres (J1939 TIRE, PGN 65268; etrack 11-14) ------------------------------------------
+    # Truck tyres run at ~800-850 kPa cold. Low: a 20 % loss (UN R141 TPMS warns at 20 %);
+    # high: above 950 kPa (TIRE's pressure field ends at 1000 kPa). 0 = that check off; the
+    # TPMS's own verdict (SPN 2587) counts too. Car fleets set ~180 / ~300. Project.
+    tyre_low_pressure_kpa: float = Field(650.0, ge=0, le=1000)
+    tyre_high_pressure_kpa: float = Field(950.0, ge=0, le=1000)
+    tyre_pressure_hysteresis_kpa: float = Field(20.0, ge=0, le=200)  # re-arm margin; project
+    # Tyre (air) temperature; aftermarket TPMS warn at 80-90 °C; project.
+    tyre_high_temperature_c: float = Field(90.0, ge=20, le=200)
+    tyre_temperature_hysteresis_c: float = Field(5.0, ge=0, le=50)  # project
+    # Leak: the TPMS's air leakage rate (SPN 2586) at or above this (20 Pa/s = 72 kPa/h), its
+    # "tyre leak detected" status (SPN 1698), or the pressure fell tyre_leak_drop_kpa within
+    # tyre_leak_window_s (for sensors that send no leakage rate); project.
+    tyre_leak_pa_s: float = Field(20.0, ge=0.1, le=6425)
+    tyre_leak_drop_kpa: float = Field(40.0, ge=1, le=1000)
+    tyre_leak_window_s: float = Field(600.0, ge=10, le=86400)
+    # A tyre condition must hold this long (TIRE comes every 10 s: two reports); project.
+    tyre_alarm_debounce_s: float = Field(15.0, ge=0, le=600)
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleThresholds:
         if self.low_vehicle_battery_v <= self.power_cut_voltage_v:
             raise ValueError("low_vehicle_battery_v must be above power_cut_voltage_v")
+        if self.tilt_fallen_deg <= self.tilt_lifted_deg:
+            raise ValueError("tilt_fallen_deg must be above tilt_lifted_deg")
+        if 0 < self.tyre_high_pressure_kpa <= self.tyre_low_pressure_kpa:
+            raise ValueError("tyre_high_pressure_kpa must be above tyre_low_pressure_kpa")
         return self
 
     def with_changes(self, **changes: Any) -> RuleThresholds:

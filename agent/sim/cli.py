@@ -2,7 +2,7 @@
 or replay a gpsd capture.
 
     scripts/simulate run SCENARIO --speedup 10 --nmea /tmp/sim/gnss --slcan /tmp/sim/can \\
-        --obd /tmp/sim/obd --power-dir /tmp/sim/power
+        --obd /tmp/sim/obd --power-dir /tmp/sim/power --motion-dir /tmp/sim/iio
     scripts/simulate events SCENARIO [--json]
     scripts/simulate render SCENARIO --nmea out.nmea --slcan out.slcan
     scripts/simulate replay ../shared/testdata/gpsd/ublox-m8030.log --link /tmp/sim/gnss
@@ -51,11 +51,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     clock = ScaledClock(sim_start=sc.start_epoch, speedup=args.speedup,
                         wall_start=time.time() + args.delay)  # fmt: skip
     player = ScenarioPlayer(sc, clock, nmea_link=args.nmea, slcan_link=args.slcan,
-                            obd_link=args.obd, power_dir=args.power_dir)  # fmt: skip
+                            obd_link=args.obd, power_dir=args.power_dir,
+                            motion_dir=args.motion_dir)  # fmt: skip
     print(f"scenario {sc.name!r}: {sc.duration_s:g} s at x{args.speedup:g} "
           f"= {sc.duration_s / args.speedup:.1f} s wall, starting in {args.delay:g} s")  # fmt: skip
     links = (("nmea", args.nmea), ("slcan", args.slcan), ("obd", args.obd),
-             ("power", args.power_dir))  # fmt: skip
+             ("power", args.power_dir), ("motion", args.motion_dir))  # fmt: skip
     for name, p in links:
         if p is not None:
             print(f"  {name}: {p}")
@@ -145,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--slcan", type=Path, help="symlink to create for the SLCAN pty")
     r.add_argument("--obd", type=Path, help="symlink to create for the ELM327 pty")
     r.add_argument("--power-dir", type=Path, help="directory for the power/IO input files")
+    r.add_argument("--motion-dir", type=Path,
+                   help="directory for the simulated IIO motion sensor (scenarios with [motion])")
     r.set_defaults(func=cmd_run)
     e = sub.add_parser("events", help="run a scenario through the rules, print its events")
     e.add_argument("scenario", type=Path)

@@ -58,4 +58,17 @@ class FrameRenderer:
             self._encode("HOURS", {"EngineTotalHoursOfOperation": 12_000.0 + tr.t / 3600.0}),
             self._encode("VEP1", {"BatteryPotentialPowerInput1": 14.0 if tr.rpm > 0 else 12.4}),
             self._encode("ET1", {"EngineCoolantTemperature": 88.0}),
+            *self.tyres(tr),
+        ]
+
+    def tyres(self, tr: Truth) -> list[Frame]:
+        """TIRE (PGN 65268), one frame per tyre (a TPMS receiver broadcasts every 10 s; the
+        simulator sends it with the 1 s group: the rules' debounce does not care)."""
+        return [
+            self._encode("TIRE", {
+                "TireLocation": loc, "TirePressure": kpa, "TireTemperature": temp,
+                "CTIWheelSensorStatus": 1, "CTITireStatus": 0, "CTIWheelEndElectricalFault": 0,
+                "TireAirLeakageRate": leak, "TirePressureThresholdDetection": 2,
+            })
+            for loc, kpa, temp, leak in tr.tyres
         ]

@@ -17,6 +17,8 @@ from pathlib import Path
 from agent.sim.clock import ScaledClock
 from agent.sim.elm327 import Elm327Responder
 from agent.sim.j1939 import FrameRenderer, slcan_line
+from agent.sim.modem import ModemResponder, scenario_cell
+from agent.sim.motion import IioDevice, MotionModel
 from agent.sim.nmea import epoch_sentences
 from agent.sim.pty import PtyPort, slcan_responder
 from agent.sim.scenario import Scenario
@@ -26,7 +28,7 @@ from agent.sim.truth import Truth, simulate
 class PowerFiles:
     """The power/I-O inputs as files (the sysfs layout ``PowerSettings.from_dir`` reads)."""
 
-    NAMES = ("supply_v", "backup_v", "acc", "door", "locked", "sos")
+    NAMES = ("supply_v", "backup_v", "acc", "door", "locked", "sos", "case")
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -39,8 +41,9 @@ class PowerFiles:
             "backup_v": f"{tr.backup_v:.3f}",
             "acc": "1" if tr.ignition else "0",
             "door": "1" if tr.door_open else "0",
-            "locked": "0",
+            "locked": "1" if tr.locked else "0",
             "sos": "1" if tr.sos else "0",
+            "case": "1" if tr.case_open else "0",
         }
         for name, text in values.items():
             if self._last.get(name) == text:
@@ -58,6 +61,8 @@ class PlayerPorts:
     slcan: PtyPort | None = None
     obd: PtyPort | None = None
     power: PowerFiles | None = None
+    motion: IioDevice | None = None
+    modem: PtyPort | None = None
 
 
 class ScenarioPlayer:
@@ -70,6 +75,8 @@ class ScenarioPlayer:
         slcan_link: Path | None = None,
         power_dir: Path | None = None,
         obd_link: Path | None = None,
+        motion_dir: Path | None = None,
+        modem_link: Path | None = None,
     ) -> None:
         self.scenario = scenario
         self.clock = clock
@@ -79,7 +86,14 @@ class ScenarioPlayer:
             slcan=PtyPort(slcan_link, slcan_responder) if slcan_link else None,
             obd=PtyPort(obd_link, Elm327Responder(lambda: self.current)) if obd_link else None,
             power=PowerFiles(power_dir) if power_dir else None,
+            motion=IioDevice(motion_dir, scenario.motion.rate_hz)
+            if motion_dir and scenario.motion
+            else None,
         )
+        self.motion_model = MotionModel(scenario) if self.ports.motion is not None else None
+        self.modem = ModemResponder(self._cell) if modem_link else None
+        if self.modem is not None and modem_link is not None:
+            self.ports.modem = self.modem.attach(PtyPort(modem_link, self.modem))
         self.frames = FrameRenderer() if slcan_link else None
         self.position = 0.0  # scenario second last written
         self.max_lag_s = 0.0  # worst wall-clock lateness of a step
@@ -97,9 +111,16 @@ class ScenarioPlayer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
-        for port in (self.ports.nmea, self.ports.slcan, self.ports.obd):
+        for port in (self.ports.nmea, self.ports.slcan, self.ports.obd, self.ports.modem):
             if port is not None:
                 port.close()
+        if self.ports.motion is not None:
+            self.ports.motion.close()
+
+    def _cell(self):  # type: ignore[no-untyped-def]  # -> CellState
+        tr = self.current
+        return scenario_cell(self.scenario.cellular, tr.registered if tr else True,
+                             tr.csq if tr else self.scenario.cellular.csq)  # fmt: skip
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
@@ -126,6 +147,10 @@ class ScenarioPlayer:
                 self._plug(self.ports.obd, "obd" not in tr.unplugged)
                 if self.ports.power is not None:
                     self.ports.power.write(tr)
+                if self.ports.motion is not None:
+                    self._motion(tr)
+                if self.modem is not None:
+                    self.modem.poll_urcs()
                 if self.ports.nmea is not None and i % gnss_every == 0:
                     data = epoch_sentences(tr, epoch, satellites=v.satellites, hdop=v.hdop,
                                            altitude_m=v.altitude_m)  # fmt: skip
@@ -140,6 +165,24 @@ class ScenarioPlayer:
                 self.position = tr.t
         finally:
             self.done.set()
+
+    def _motion(self, tr: Truth) -> None:
+        """The sensor's samples up to this step, as records (wall-clock timestamps, as the
+        kernel stamps them) and as the latest ``*_raw`` values."""
+        dev, model = self.ports.motion, self.motion_model
+        assert dev is not None
+        assert model is not None
+        wanted = "motion" not in tr.unplugged
+        if wanted != dev.plugged:
+            if wanted:
+                dev.plug()
+            else:
+                dev.unplug()
+        start = self.scenario.start_epoch
+        samples = [(self.clock.wall(start + t), a, g) for t, a, g in model.samples(tr.t, tr)]
+        if samples and dev.plugged:
+            dev.write_records(samples)
+            dev.write_raw(samples[-1][1], samples[-1][2])
 
     @staticmethod
     def _plug(port: PtyPort | None, wanted: bool) -> None:

@@ -41,6 +41,50 @@ Times are scenario seconds from ``start``. Example (docs/rules.md has the full r
     [[dtc]]             # stored trouble codes from t on
     t = 250
     codes = ["P0301"]
+
+    [motion]            # the vehicle has a motion sensor (IIO accelerometer + gyroscope)
+    rate_hz = 100
+    mount_pitch_deg = 7 # how the box sits in the vehicle (the agent learns it while parked)
+
+    [[impact]]          # a crash pulse: half-sine of ms2 peak for duration_s, the blow coming
+    t = 130             # from direction_deg (0 front, 90 left, 180 rear, 270 right)
+    ms2 = 60
+    duration_s = 0.1
+
+    [[tilt]]            # the vehicle tilts (pitch + nose up, roll + left side up), ramping in
+    start = 500         # from start and out from end over ramp_s
+    end = 560
+    pitch_deg = 8
+    ramp_s = 2
+
+    [[vibration]]       # shaking (towing, someone at the car) of ms2 amplitude at hz
+    start = 505
+    end = 560
+    ms2 = 0.8
+
+    [[drop]]            # free fall for duration_s (the box falls), then the landing
+    t = 600
+    duration_s = 0.4
+
+    [[case_open]]       # the device's case switch is open
+    start = 650
+    end = 700
+    modem = true        # a cellular modem the agent polls over AT commands
+    [cellular]          # its radio conditions outside the windows below
+    csq = 20
+    rat = "4g"
+    [[coverage]]        # none: not registered (searching); weak: registered at csq
+    start = 100
+    end = 200
+    mode = "none"
+
+    [tyres]             # TIRE (PGN 65268) frames for axles x 2 tyres (0: no TPMS)
+    axles = 2
+    pressure_kpa = 820
+    [[tyre_leak]]       # a tyre losing air from t on (SPN 2586 reports the rate)
+    t = 60
+    location = 0x01
+    kpa_per_min = 12
 """
 
 from __future__ import annotations
@@ -85,6 +129,7 @@ class PlanStep(_Model):
     # Engine speed override (e.g. revving while parked); -1 = back to the speed model.
     rpm: float | None = Field(None, ge=-1)
     door_open: bool | None = None
+    locked: bool | None = None  # central locking (armed when parked with the ignition off)
     sos: bool | None = None
     fuel_pct: float | None = Field(None, ge=0, le=100)  # jump (refuel / theft)
 
@@ -113,12 +158,74 @@ class GnssOutage(Window):
 
 
 class Unplug(Window):
-    source: Literal["gnss", "can", "obd"]
+    source: Literal["gnss", "can", "obd", "motion"]
+
+
+class MotionSpec(_Model):
+    rate_hz: float = Field(100.0, ge=1, le=2000)
+    mount_pitch_deg: float = Field(0.0, ge=-90, le=90)
+    mount_roll_deg: float = Field(0.0, ge=-180, le=180)
+    noise_ms2: float = Field(0.02, ge=0, le=5)  # white noise per axis (MEMS ~0.02 at 100 Hz)
+    seed: int = 1
+
+
+class Impact(_Model):
+    t: float = Field(ge=0)
+    ms2: float = Field(gt=0, le=1000)
+    duration_s: float = Field(0.1, gt=0, le=2)
+    direction_deg: float = Field(0.0, ge=0, lt=360)
+
+
+class Tilt(Window):
+    pitch_deg: float = Field(0.0, ge=-180, le=180)
+    roll_deg: float = Field(0.0, ge=-180, le=180)
+    ramp_s: float = Field(2.0, ge=0, le=600)
+
+
+class Vibration(Window):
+    ms2: float = Field(1.0, gt=0, le=100)
+    hz: float = Field(7.0, gt=0, le=500)
+
+
+class Drop(_Model):
+    t: float = Field(ge=0)
+    duration_s: float = Field(0.4, gt=0, le=5)
 
 
 class Dtc(_Model):
     t: float = Field(ge=0)
     codes: list[str]
+
+
+class CellularSpec(_Model):
+    """The modem's radio conditions outside ``coverage`` windows (agent.sim.modem.CellState)."""
+
+    csq: int = Field(20, ge=0, le=31)
+    rat: Literal["2g", "3g", "4g", "5g"] = "4g"
+    mcc: int = Field(401, ge=0, le=999)
+    mnc: int = Field(1, ge=0, le=999)
+    lac: int = Field(0x1A2B, ge=0, le=0xFFFFFF)
+    cell_id: int = Field(0x01C2D3E4, ge=0, le=0xFFFFFFFFF)
+    timing_advance: int = Field(3, ge=0, le=255)
+    iccid: str = Field("89860012345678901234", pattern=r"^\d{18,22}$")
+
+
+class Coverage(Window):
+    mode: Literal["none", "weak"] = "none"
+    csq: int = Field(3, ge=0, le=31)  # the signal during the window
+
+
+class TyreSpec(_Model):
+    axles: int = Field(0, ge=0, le=8)  # 2 tyres per axle, locations 0xA0 / 0xA1 (A = axle)
+    pressure_kpa: float = Field(820.0, ge=0, le=1000)
+    temperature_c: float = Field(40.0, ge=-40, le=150)
+
+
+class TyreLeak(_Model):
+    t: float = Field(ge=0)
+    location: int = Field(ge=0, le=0xFF)
+    kpa_per_min: float = Field(gt=0, le=1000)
+    floor_kpa: float = Field(0.0, ge=0, le=1000)  # the pressure it settles at
 
 
 class Scenario(_Model):
@@ -141,6 +248,18 @@ class Scenario(_Model):
     power_cut: list[Window] = []
     unplug: list[Unplug] = []
     dtc: list[Dtc] = []
+    motion: MotionSpec | None = None  # a motion sensor (docs/motion.md)
+    impact: list[Impact] = []
+    tilt: list[Tilt] = []
+    vibration: list[Vibration] = []
+    drop: list[Drop] = []
+    case_open: list[Window] = []
+    modem: bool = False  # the vehicle's box has a cellular modem on an AT port
+    modem_poll_s: float = Field(1.0, gt=0, le=3600)  # pure path: one AT round this often
+    cellular: CellularSpec = CellularSpec()
+    coverage: list[Coverage] = []
+    tyres: TyreSpec = TyreSpec()
+    tyre_leak: list[TyreLeak] = []
 
     @field_validator("start")
     @classmethod

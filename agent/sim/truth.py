@@ -39,6 +39,12 @@ class Truth:
     dtcs: tuple[str, ...]
     gnss: GnssState
     unplugged: frozenset[str]
+    case_open: bool = False  # the device's case (tamper) switch
+    locked: bool = False  # central locking
+    # The modem's radio (coverage windows) and the tyres: (location, kPa, °C, leak Pa/s).
+    registered: bool = True
+    csq: int = 20
+    tyres: tuple[tuple[int, float, float, float], ...] = ()
 
     @property
     def speed_kmh(self) -> float:
@@ -50,6 +56,22 @@ def _active(harsh: list[Harsh], t: float) -> Harsh | None:
         if h.t <= t < h.t + h.duration_s:
             return h
     return None
+
+
+def _tyres(sc: Scenario, t: float) -> tuple[tuple[int, float, float, float], ...]:
+    """Each tyre's pressure, temperature and leakage rate at ``t`` (leaks are linear)."""
+    spec = sc.tyres
+    out = []
+    for axle in range(spec.axles):
+        for pos in range(2):
+            loc = axle << 4 | pos
+            kpa, leak = spec.pressure_kpa, 0.0
+            for lk in sc.tyre_leak:
+                if lk.location == loc and t >= lk.t:
+                    kpa = max(lk.floor_kpa, kpa - lk.kpa_per_min * (t - lk.t) / 60.0)
+                    leak = lk.kpa_per_min * 1000.0 / 60.0 if kpa > lk.floor_kpa else 0.0
+            out.append((loc, kpa, spec.temperature_c, leak))
+    return tuple(out)
 
 
 def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
@@ -67,6 +89,7 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
     accel_rate = 1.5
     rpm_override: float | None = None
     door = False
+    locked = False
     sos = False
     plan = list(sc.plan)
     n = round(sc.duration_s / dt)
@@ -84,6 +107,7 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
             if p.rpm is not None:
                 rpm_override = None if p.rpm < 0 else p.rpm
             door = p.door_open if p.door_open is not None else door
+            locked = p.locked if p.locked is not None else locked
             sos = p.sos if p.sos is not None else sos
             fuel = p.fuel_pct if p.fuel_pct is not None else fuel
         # Longitudinal: harsh manoeuvre or the plan's ramp.
@@ -121,6 +145,10 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
         supply = 0.0 if cut else (v.charging_v if ignition and rpm > 0 else v.battery_v)
         outage = next((o.mode for o in sc.gnss_outage if o.start <= t < o.end), "ok")
         unplugged = frozenset(u.source for u in sc.unplug if u.start <= t < u.end)
+        window = next((c for c in sc.coverage if c.start <= t < c.end), None)
+        registered = window is None or window.mode == "weak"
+        csq = sc.cellular.csq if window is None else window.csq
+        tyres = _tyres(sc, t)
         dtcs: tuple[str, ...] = ()
         for d in sc.dtc:
             if d.t <= t:
@@ -131,6 +159,8 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
             ignition_on_t=ignition_on_t, rpm=rpm,
             odometer_m=odometer, fuel_pct=fuel, supply_v=supply, backup_v=v.backup_v,
             door_open=door, sos=sos, dtcs=dtcs, gnss=outage, unplugged=unplugged,
+            case_open=any(w.start <= t < w.end for w in sc.case_open), locked=locked,
+            registered=registered, csq=csq, tyres=tyres,
         )  # fmt: skip
         # Integrate to the next step.
         new_speed = max(0.0, speed + a * dt)

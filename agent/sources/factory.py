@@ -19,6 +19,9 @@ SOURCES: Final[dict[str, tuple[str, str]]] = {
     "can": ("agent.sources.can.source", "CanSource"),
     "obd": ("agent.sources.obd.source", "ObdSource"),
     "power": ("agent.sources.power", "PowerSource"),
+    "motion": ("agent.sources.motion.source", "MotionSource"),
+    "modem": ("agent.sources.modem.source", "ModemSource"),
+    "gpio": ("agent.sources.gpio", "GpioSource"),
 }
 
 

@@ -44,6 +44,14 @@ LIMITS: dict[str, Limit] = {
     Signal.ACCEL_X_MS2: Limit(-200.0, 200.0, "m/s²"),  # ±20 g: beyond any vehicle IMU's range
     Signal.ACCEL_Y_MS2: Limit(-200.0, 200.0, "m/s²"),
     Signal.ACCEL_Z_MS2: Limit(-200.0, 200.0, "m/s²"),
+    Signal.CASE_OPEN: Limit(0.0, 1.0, ""),
+    # --- motion sensor samples (IIO accelerometer / gyroscope) ---------------------------------
+    "imu.accel": Limit(-200.0, 200.0, "m/s²"),  # the ACCEL_* limit, per axis
+    "imu.gyro": Limit(-70.0, 70.0, "rad/s"),  # ±4000 °/s: the widest MEMS gyro range
+    # --- tyres (J1939 TIRE, PGN 65268) ---------------------------------------------------------
+    "tyre.pressure_kpa": Limit(0.0, 1000.0, "kPa"),  # the field's own range; trucks ~900 max
+    "tyre.temperature_c": Limit(-60.0, 250.0, "°C"),  # arctic cold soak .. a burning brake
+    "tyre.leak_pa_s": Limit(0.0, 6425.5, "Pa/s"),
     # --- GNSS fix fields (NMEA 0183) -----------------------------------------------------------
     "gnss.lat": Limit(-90.0, 90.0, "°"),
     "gnss.lon": Limit(-180.0, 180.0, "°"),

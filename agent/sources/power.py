@@ -8,7 +8,8 @@ simulator writes the same kind of files (``agent.sim.runner.PowerFiles``), so te
 very backend. Reading a few sysfs files is cheap but blocking, so each poll runs in a thread.
 
 Readings: ``VEHICLE_BATTERY_V`` / ``BACKUP_BATTERY_V`` with source ``power``; ``IGNITION``,
-``DOOR_OPEN``, ``DOORS_LOCKED``, ``SOS`` with source ``gpio``. A value is emitted when it changes
+``DOOR_OPEN``, ``DOORS_LOCKED``, ``SOS`` and ``CASE_OPEN`` (the device's case / tamper switch,
+``case_path``) with source ``gpio``. A value is emitted when it changes
 (voltages: by more than ``deadband_v``) and re-sent every ``report_s`` so it stays fresh.
 A missing or unreadable file gives ``SourceHealth("power", ok=False)``; its return ``ok=True``.
 A voltage outside :data:`agent.sources.plausibility.LIMITS` (0-60 V: a wrong ``*_scale`` or a
@@ -47,7 +48,8 @@ class PowerSettings(BaseModel):
     door_path: Path | None = None
     locked_path: Path | None = None
     sos_path: Path | None = None
-    inverted: list[Literal["acc", "door", "locked", "sos"]] = []
+    case_path: Path | None = None  # the case (tamper) switch: 1 = case open
+    inverted: list[Literal["acc", "door", "locked", "sos", "case"]] = []
     poll_s: float = Field(0.1, ge=0.001, le=10)  # a 2 s power-cut debounce needs << 1 s polls
     report_s: float = Field(1.0, ge=0.001, le=60)
     deadband_v: float = Field(0.05, ge=0, le=10)
@@ -87,6 +89,7 @@ class PowerSource(Source):
             (Signal.DOOR_OPEN, s.door_path, "door"),
             (Signal.DOORS_LOCKED, s.locked_path, "locked"),
             (Signal.SOS, s.sos_path, "sos"),
+            (Signal.CASE_OPEN, s.case_path, "case"),
         ):
             if path is not None:
                 self._channels.append((sig, path, None, name in s.inverted))

@@ -63,6 +63,7 @@ class Signal(StrEnum):
     ACCEL_X_MS2 = "accel_x_ms2"  # longitudinal, + forward (IMU where present)
     ACCEL_Y_MS2 = "accel_y_ms2"  # lateral, + left
     ACCEL_Z_MS2 = "accel_z_ms2"
+    CASE_OPEN = "case_open"  # the device's case (tamper) switch: 1 open
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,27 @@ class SignalReading:
     signal: Signal
     value: float
     source: str  # "can", "obd", "gpio", "power", "sim"
+
+
+@dataclass(frozen=True, slots=True)
+class MotionSample:
+    """One accelerometer (+ gyroscope) sample of the motion sensor, all axes at one instant.
+
+    Axes are the sensor's after the installer's axis map (``[vehicle.motion] axes``): x nominally
+    forward, y left, z up. The rules' mounting calibration (``agent.vehicle.motion``) corrects the
+    remaining tilt from the gravity it learns while parked. Acceleration in m/s² *including*
+    gravity (a level, resting sensor reads z ≈ +9.81); angular rates in rad/s, ``None`` without
+    a gyroscope.
+    """
+
+    t: float
+    ax: float
+    ay: float
+    az: float
+    gx: float | None = None
+    gy: float | None = None
+    gz: float | None = None
+    source: str = "imu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +113,84 @@ class SourceHealth:
     detail: str = ""
 
 
-Reading = GnssFix | SignalReading | TroubleCodes | SourceHealth
+class RegistrationState(StrEnum):
+    """3GPP network registration (27.007 ``+CREG``/``+CEREG`` ``<stat>``; ModemManager's names)."""
+
+    NOT_REGISTERED = "not_registered"  # 0: not registered, not searching
+    HOME = "home"  # 1
+    SEARCHING = "searching"  # 2
+    DENIED = "denied"  # 3
+    UNKNOWN = "unknown"  # 4 (e.g. out of coverage)
+    ROAMING = "roaming"  # 5
+
+    @property
+    def registered(self) -> bool:
+        return self in (RegistrationState.HOME, RegistrationState.ROAMING)
+
+
+@dataclass(frozen=True, slots=True)
+class CellularStatus:
+    """One poll of the cellular modem (``agent.sources.modem``); 0 / "" = not known.
+
+    ``rat`` is the envelope's ``connectionType`` number (CONTRACT.md §1: 3 2G, 4 3G, 5 4G,
+    6 5G, 0 unknown). ``signal_pct`` is ModemManager's normalisation of ``+CSQ``
+    (``min(csq, 31) * 100 // 31``, 99 = unknown = 0), so the AT and the ModemManager backends
+    agree. ``lac`` is the LAC (2G/3G) or the TAC (4G/5G). ``iccid`` is the SIM's as read now;
+    ``stored_iccid`` the one the source had persisted before (``""`` = none: first SIM seen).
+    """
+
+    t: float
+    registration: RegistrationState
+    rat: int = 0
+    signal_pct: int = 0
+    csq: int | None = None  # raw 27.007 <rssi> 0..31, 99 unknown (AT backend only)
+    rssi_dbm: int | None = None
+    operator: str = ""
+    mcc: int = 0
+    mnc: int = 0
+    lac: int = 0
+    cell_id: int = 0
+    timing_advance: int = 0
+    iccid: str = ""
+    stored_iccid: str = ""
+    source: str = "modem"
+
+    @property
+    def registered(self) -> bool:
+        return self.registration.registered
+
+
+@dataclass(frozen=True, slots=True)
+class TyreReading:
+    """One tyre from J1939 TIRE (PGN 65268); ``None`` = the field said "not available".
+
+    ``location`` is SPN 929's byte as sent: high nibble the axle (0 = front), low nibble the
+    tyre on it counted left to right. Pressure in kPa (gauge), temperature in °C, air leakage
+    rate in Pa/s (SPN 2586). ``tyre_status`` is SPN 1698 (0 ok, 1 tyre leak detected, 2 error);
+    ``threshold`` is SPN 2587 (0 extreme over pressure, 1 over pressure, 2 no warning,
+    3 under pressure, 4 extreme under pressure, 6 error): the TPMS's own verdict.
+    """
+
+    t: float
+    location: int
+    pressure_kpa: float | None = None
+    temperature_c: float | None = None
+    leak_pa_s: float | None = None
+    tyre_status: int | None = None
+    threshold: int | None = None
+    source: str = "can"
+
+    @property
+    def axle(self) -> int:
+        return self.location >> 4
+
+    @property
+    def position(self) -> int:
+        return self.location & 0x0F
+
+
+Reading = (GnssFix | SignalReading | MotionSample | CellularStatus | TyreReading | TroubleCodes
+           | SourceHealth)
 Emit = Callable[[Reading], None]
 
 

@@ -1,4 +1,5 @@
-"""Settings of the vehicle sources (the ``[gnss]``, ``[can]``, ``[obd]``, ``[power]`` sections).
+"""Settings of the vehicle sources (the ``[gnss]``, ``[can]``, ``[obd]``, ``[power]``,
+``[motion]``, ``[modem]``, ``[gpio]`` sections).
 
 Every duration and count has a lower and an upper bound: a zero wait makes a reader thread spin
 a core on a missing device, and a value of hours where seconds are meant hides a dead link.
@@ -93,9 +94,111 @@ class ObdSettings(BaseModel):
     max_consecutive_errors: int = Field(5, ge=1, le=1000)
 
 
+AXIS_NAMES = ("x", "y", "z", "-x", "-y", "-z", "+x", "+y", "+z")
+
+
+class MotionSettings(BaseModel):
+    """``[vehicle.motion]``: a 3-axis accelerometer (+ gyroscope) through Linux IIO.
+
+    ``iio_sysfs`` polls ``in_accel_*_raw`` at ``rate_hz`` (fine to ~100 Hz); ``iio_buffer``
+    reads the buffered records of ``/dev/iio:deviceN`` (the scan elements say the layout),
+    for 100 Hz and more. docs/motion.md describes both and the simulated device.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    backend: Literal["iio_sysfs", "iio_buffer", "none"] = "none"
+    # The IIO device directory (prefer a udev symlink: the N of iio:deviceN is not stable).
+    device: Path = Path("/sys/bus/iio/devices/iio:device0")
+    chardev: Path | None = None  # buffer: default /dev/<device name>
+    # sysfs: the poll rate; buffer: written to sampling_frequency when configure is on, and
+    # the spacing of samples when the timestamp channel is off. 100 Hz catches a crash pulse
+    # (70-150 ms) with 7+ samples.
+    rate_hz: float = Field(100.0, ge=1, le=4000)
+    # buffer: enable the accel/anglvel/timestamp scan elements and the buffer at start (needs
+    # write access to sysfs; otherwise a udev rule or the installer does it).
+    configure: bool = False
+    # Which sensor axis (with sign) points forward, left and up in the vehicle, as installed;
+    # the rules' calibration removes the remaining tilt (agent.vehicle.motion).
+    axes: tuple[str, str, str] = ("x", "y", "z")
+    # No valid sample for this long -> SourceHealth(ok=False) (a hardware event); project.
+    stall_timeout_s: float = Field(2.0, ge=0.05, le=600)
+    reconnect_s: float = Field(1.0, ge=0.01, le=3600)  # wait before reopening a lost device
+    # Samples reach the event loop in batches this often (rules see them this much later).
+    flush_interval_s: float = Field(0.05, ge=0.001, le=1)
+
+    @model_validator(mode="after")
+    def _axes(self) -> MotionSettings:
+        if any(a not in AXIS_NAMES for a in self.axes):
+            raise ValueError(f"axes must each be one of {AXIS_NAMES}")
+        if len({a[-1] for a in self.axes}) != 3:
+            raise ValueError("axes must name x, y and z once each")
+        return self
+
+
+class ModemSettings(BaseModel):
+    """``[vehicle.modem]``: the cellular modem (docs/modem.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # "at": AT commands on the modem's AT port; "mmcli": ask ModemManager (which then owns the
+    # AT port: never run both on one modem).
+    backend: Literal["at", "mmcli", "none"] = "none"
+    # at: the modem's AT port (Quectel: the third ttyUSB, "usb-Quectel_..-if02-port0" by id).
+    port: str = "/dev/ttyUSB2"
+    baudrate: int = Field(115_200, ge=300, le=4_000_000)
+    # at: "quectel" adds AT+QENG="servingcell" (RAT, serving cell, GSM timing advance) and
+    # AT+QCCID; "generic" uses only 27.007 commands.
+    dialect: Literal["generic", "quectel"] = "generic"
+    # mmcli: which modem ("any", an index, or a D-Bus path) and the program.
+    modem: str = Field("any", min_length=1, max_length=256)
+    mmcli: str = Field("mmcli", min_length=1, max_length=256)
+    # One round of queries, then this pause. Registration and signal change over seconds; a
+    # round costs ~6 short AT exchanges.
+    poll_interval_s: float = Field(10.0, ge=0.05, le=3600)
+    # The ICCID is read at start and then this often (a SIM swapped while powered).
+    iccid_interval_s: float = Field(300.0, ge=0.05, le=86400)
+    command_timeout_s: float = Field(3.0, ge=0.05, le=120)  # 27.007 queries answer in < 1 s
+    # Rounds without any answer in a row before the port is reopened and reported down.
+    max_consecutive_timeouts: int = Field(3, ge=1, le=1000)
+    reconnect_s: float = Field(5.0, ge=0.01, le=3600)
+    # Where the last ICCID is kept across restarts (a different SIM at start = SIM changed,
+    # hardware event 12). None: only changes while the agent runs are seen.
+    iccid_file: Path | None = None
+
+
+class GpioInputLine(BaseModel):
+    """One input line on a GPIO character device (libgpiod v2)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    chip: str = Field("/dev/gpiochip0", min_length=1, max_length=256)
+    # A line name from the device tree / gpio-line-names ("ACC_IN") or an offset ("17").
+    line: str = Field(min_length=1, max_length=64)
+    active_low: bool = False  # an opto-coupled input pulling low when the signal is on
+
+
+class GpioSettings(BaseModel):
+    """``[vehicle.gpio]``: ACC, door, lock, SOS and case-switch inputs through ``gpiod``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    backend: Literal["gpiod", "none"] = "none"
+    acc: GpioInputLine | None = None
+    door: GpioInputLine | None = None
+    locked: GpioInputLine | None = None
+    sos: GpioInputLine | None = None
+    case: GpioInputLine | None = None  # the device's case (tamper) switch: active = open
+    # Kernel debounce of each line (0 = off): a door switch bounces for a few ms.
+    debounce_ms: float = Field(10.0, ge=0, le=1000)
+    # Longest wait for an edge before the loop looks at its stop flag and re-sends the levels
+    # (so they stay fresh in the vehicle state, like the power source's report_s).
+    report_s: float = Field(1.0, ge=0.01, le=60)
+    reconnect_s: float = Field(5.0, ge=0.01, le=3600)
+
+
 class VehicleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     gnss: GnssSettings = GnssSettings()
     can: CanSettings = CanSettings()
     obd: ObdSettings = ObdSettings()
     power: PowerSettings = PowerSettings()
+    motion: MotionSettings = MotionSettings()
+    modem: ModemSettings = ModemSettings()
+    gpio: GpioSettings = GpioSettings()

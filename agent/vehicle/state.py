@@ -22,14 +22,18 @@ from typing import TYPE_CHECKING, Any
 
 from agent.events import ConnectionType, VehicleContext
 from agent.sources.readings import (
+    CellularStatus,
     FixMode,
     GnssFix,
+    MotionSample,
     Signal,
     SignalReading,
     SourceHealth,
     TroubleCodes,
+    TyreReading,
 )
 from agent.vehicle.inputs import NetworkStatus, RelayStatus, StateInput
+from agent.vehicle.motion import MotionState
 from agent.vehicle.odometer import GnssOdometer
 from agent.vehicle.settings import FusionSettings
 
@@ -88,6 +92,10 @@ class VehicleState:
         self.source_ok: dict[str, bool] = {}
         self.trouble_codes: tuple[str, ...] = ()
         self.last_motion_t: float | None = None
+        self.motion = MotionState()  # the motion sensor (IMU), when one reports
+        self.cellular: CellularStatus | None = None  # the modem's last report
+        self.iccid: str = ""  # the SIM's ICCID as the modem last read it
+        self.tyres: dict[int, TyreReading] = {}  # by J1939 tyre location
         self._signals: dict[Signal, dict[str, Sample]] = {}
         self._last_bus_t: float | None = None
         self._can_odometer_t: float | None = None
@@ -100,7 +108,11 @@ class VehicleState:
     def apply(self, r: StateInput) -> None:
         """Fold one reading in; ``r.t`` becomes the state's notion of now (never goes back)."""
         self._advance_time(r.t)
-        if isinstance(r, GnssFix):
+        if isinstance(r, MotionSample):
+            # Parked: ignition off, or unknown and not moving (gravity is learned then).
+            parked = self._ignition is False or (self._ignition is None and not self.moving)
+            self.motion.apply(r, parked=parked, th=self.thresholds)
+        elif isinstance(r, GnssFix):
             self._apply_fix(r)
         elif isinstance(r, SignalReading):
             self._apply_signal(r)
@@ -108,15 +120,38 @@ class VehicleState:
             self.trouble_codes = r.codes
         elif isinstance(r, SourceHealth):
             self.source_ok[r.source] = r.ok
+            if r.source == "modem" and not r.ok:  # no modem: no network, fields unknown
+                self._apply_network(NetworkStatus(r.t, online=False))
         elif isinstance(r, NetworkStatus):
-            if r.online:
-                self.offline_since = None
-            elif self.offline_since is None:
-                self.offline_since = r.t
-            self.network = r
+            self._apply_network(r)
+        elif isinstance(r, CellularStatus):
+            self._apply_cellular(r)
+        elif isinstance(r, TyreReading):
+            self.tyres[r.location] = r
         else:
             self.relay = r
         self._update_derived(r.t)
+
+    def _apply_network(self, r: NetworkStatus) -> None:
+        if r.online:
+            self.offline_since = None
+        elif self.offline_since is None:
+            self.offline_since = r.t
+        self.network = r
+
+    def _apply_cellular(self, r: CellularStatus) -> None:
+        """The modem's report becomes the envelope's cellular fields (CONTRACT.md §1)."""
+        self.cellular = r
+        if r.iccid:
+            self.iccid = r.iccid
+        reg = r.registered
+        self._apply_network(NetworkStatus(
+            r.t, online=reg,
+            connection_type=ConnectionType(r.rat) if reg else ConnectionType.UNKNOWN,
+            signal_pct=r.signal_pct, mcc=r.mcc if reg else 0, mnc=r.mnc if reg else 0,
+            cell_id=r.cell_id if reg else 0, location_area_code=r.lac if reg else 0,
+            timing_advance=r.timing_advance if reg else 0,
+        ))  # fmt: skip
 
     def advance(self, t: float) -> None:
         """Time passes without a reading (freshness windows may expire)."""
@@ -390,6 +425,7 @@ class VehicleState:
             "odometer_m": round(self.odometer_m, 1),
             "fixed": self.fixed,
             "source_ok": dict(self.source_ok),
+            "motion": self.motion.diagnostics() if self.motion.present else None,
             "signals": {
                 str(sig): {src: (s.t, s.value) for src, s in by.items()}
                 for sig, by in self._signals.items()

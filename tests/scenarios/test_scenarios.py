@@ -108,3 +108,62 @@ async def test_obd_car_trouble_codes_and_fuel_theft_over_a_real_elm327_pty(tmp_p
     ]
     assert speeds
     assert max(speeds) == 50  # the speed came from OBD PID 0D (no CAN on this car)
+
+
+# --- the motion sensor (issue 10): simulated IIO device → buffered records → MotionSource ------
+# At 10x (not 25x): 100 Hz becomes 1000 records a second of wall time, and the source's stall
+# timeout (4 scenario s) 0.4 s of wall time, which a loaded CI box must not hit by accident.
+MOTION_SPEEDUP = 10.0
+
+
+async def test_a_crash_pulse_is_a_collision_through_the_iio_buffer(tmp_path: Path) -> None:
+    sc = load_scenario(DATA / "crash.toml")
+    live, player = await run_live(sc, tmp_path, speedup=MOTION_SPEEDUP)
+    got = check_against_pure(live, sc)
+    assert [(r.kind, r.key) for r in got] == [
+        ("AGENT_STARTED", "simulated scenario crash"),
+        ("IGNITION_ON", ""),
+        ("COLLISION", ""),
+        ("HARSH_BRAKING", ""),  # the crash pulse is also a (very) harsh deceleration
+    ]
+    crash = next(e for e in live if Row.of(e, sc).kind == "COLLISION")
+    assert abs(crash.timestamp_ms / 1000 - sc.start_epoch - 50.02) < 0.05
+    peak = crash.detail.extra["peakAccelerationMs2"]  # type: ignore[union-attr]
+    assert 75 < peak < 80  # 8 g through a 12-bit ±16 g converter
+    assert crash.detail.alarm_type == 20  # type: ignore[union-attr]
+    assert player.ports.motion is not None
+    assert player.ports.motion.written_records > 6000  # 70 s at 100 Hz (from the first read)
+
+
+async def test_a_parked_car_towed_away_is_lifted_then_illegal_moving(tmp_path: Path) -> None:
+    sc = load_scenario(DATA / "towed.toml")
+    live, _ = await run_live(sc, tmp_path, speedup=MOTION_SPEEDUP)
+    got = check_against_pure(live, sc)
+    assert [(r.kind, r.key) for r in got] == [
+        ("AGENT_STARTED", "simulated scenario towed"),
+        ("VIBRATION", ""),
+        ("VEHICLE_LIFTED", ""),
+        ("MOVING_IGNITION_OFF", "{'detectedBy': 'imu'}"),  # before the GNSS speed says so
+    ]
+    alerts = [e.detail.extra.get("dashboardAlert") for e in live  # type: ignore[union-attr]
+              if Row.of(e, sc).kind == "VEHICLE_LIFTED"]  # fmt: skip
+    assert alerts == ["vehicle-lifted"]
+
+
+async def test_a_dropped_box_is_a_drop_and_its_case_and_sensor_faults_are_seen(
+    tmp_path: Path,
+) -> None:
+    sc = load_scenario(DATA / "box.toml")
+    live, _ = await run_live(sc, tmp_path, speedup=MOTION_SPEEDUP)
+    got = check_against_pure(live, sc)
+    assert [(r.kind, r.key) for r in got] == [
+        ("AGENT_STARTED", "simulated scenario box"),
+        ("DROP", ""),
+        ("TAMPER", "tamper: case opened"),
+        ("TAMPER", "{'cause': 'case_open'}"),
+        ("CAN_FAULT", "motion: fault"),
+        ("CAN_FAULT", "motion: restored"),
+    ]
+    drop = next(e for e in live if Row.of(e, sc).kind == "DROP")
+    assert drop.detail.extra["heightM"] == pytest.approx(0.78, abs=0.05)  # type: ignore[union-attr]
+    assert drop.detail.alarm_type == 21  # type: ignore[union-attr]

@@ -59,6 +59,6 @@ def test_refusals_are_counted_per_quantity() -> None:
 
 def test_every_limit_is_documented() -> None:
     docs = Path(__file__).resolve().parents[2] / "docs"
-    text = (docs / "gnss.md").read_text() + (docs / "can-obd.md").read_text()
+    text = "".join((docs / f).read_text() for f in ("gnss.md", "can-obd.md", "motion.md"))
     missing = [str(q) for q in LIMITS if f"`{q}`" not in text]
-    assert not missing, f"not in docs/gnss.md or docs/can-obd.md: {missing}"
+    assert not missing, f"not in docs/gnss.md, docs/can-obd.md or docs/motion.md: {missing}"

@@ -30,7 +30,7 @@ from cantools.errors import Error as CantoolsError
 from agent.errors import SourceError
 from agent.sources.can.j1939 import pgn_of, source_address
 from agent.sources.plausibility import plausible
-from agent.sources.readings import Signal, SignalReading
+from agent.sources.readings import Signal, SignalReading, TyreReading
 
 # SPN -> (agent signal, factor from the SPN's unit to the signal's unit, rank). When two SPNs
 # feed one signal, readings of a lower rank stop once one of a higher rank has been decoded
@@ -46,7 +46,35 @@ SPN_SIGNALS: dict[int, tuple[Signal, float, int]] = {
     110: (Signal.COOLANT_TEMP_C, 1.0, 0),  # ET1 engine coolant temperature, degC
 }
 
-_EMPTY: tuple[SignalReading, ...] = ()
+CanReading = SignalReading | TyreReading
+_EMPTY: tuple[CanReading, ...] = ()
+
+TIRE_PGN = 65268
+# Signals of composite messages (several fields -> one reading) checked against LIMITS.
+COMPOSITE_LIMITS: dict[str, str] = {
+    "TirePressure": "tyre.pressure_kpa",
+    "TireTemperature": "tyre.temperature_c",
+    "TireAirLeakageRate": "tyre.leak_pa_s",
+}
+
+
+def _tyre(v: dict[str, float], t: float, source: str) -> TyreReading | None:
+    """TIRE (PGN 65268) -> one tyre's reading; a frame without a location says nothing."""
+    loc = v.get("TireLocation")
+    if loc is None:
+        return None
+    status = v.get("CTITireStatus")
+    threshold = v.get("TirePressureThresholdDetection")
+    return TyreReading(
+        t, int(loc), pressure_kpa=v.get("TirePressure"), temperature_c=v.get("TireTemperature"),
+        leak_pa_s=v.get("TireAirLeakageRate"),
+        tyre_status=int(status) if status is not None else None,
+        threshold=int(threshold) if threshold is not None else None, source=source,
+    )
+
+
+# PGN -> builder of one reading from a frame's decoded fields (by DBC signal name).
+COMPOSITE: dict[int, Any] = {TIRE_PGN: _tyre}
 
 
 def default_dbc_path() -> Path:
@@ -97,6 +125,7 @@ class MessagePlan:
     signals: tuple[SignalPlan, ...]
     frames: int = 0
     bad_length: int = 0
+    composite: Any = None  # builder of one reading from all fields (TIRE), else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +137,7 @@ class DecodedFrame:
     source_address: int
     values: dict[str, float]
     skipped: dict[str, str]
-    readings: tuple[SignalReading, ...]
+    readings: tuple[CanReading, ...]
 
 
 @dataclass(slots=True)
@@ -155,7 +184,8 @@ class J1939Decoder:
             if pgn in self._by_pgn:
                 continue  # first definition of a PGN wins
             signals = tuple(_plan_signal(s) for s in msg.signals)
-            self._by_pgn[pgn] = MessagePlan(msg.name, pgn, msg, signals)
+            self._by_pgn[pgn] = MessagePlan(msg.name, pgn, msg, signals,
+                                            composite=COMPOSITE.get(pgn))
         if not self._by_pgn:
             raise SourceError("the DBC defines no 29-bit (J1939) message")
         self._contested = {
@@ -177,7 +207,7 @@ class J1939Decoder:
 
     def decode(
         self, can_id: int, data: bytes | bytearray, t: float, extended: bool = True,
-    ) -> Sequence[SignalReading]:
+    ) -> Sequence[CanReading]:
         """Readings from one frame (an empty sequence for frames the DBC does not describe)."""
         c = self._c
         c.total += 1
@@ -198,7 +228,9 @@ class J1939Decoder:
             plan.bad_length += 1
             return _EMPTY
         c.matched += 1
-        out: list[SignalReading] | None = None
+        if plan.composite is not None:
+            return self._composite(plan, raw, t)
+        out: list[CanReading] | None = None
         for sp in plan.signals:
             value = raw[sp.name]
             if sp.check_na:
@@ -234,6 +266,35 @@ class J1939Decoder:
             return _EMPTY
         c.readings += len(out)
         return out
+
+    def _composite(self, plan: MessagePlan, raw: Any, t: float) -> Sequence[CanReading]:
+        """A message whose fields make one reading (TIRE): same checks, then the builder."""
+        values: dict[str, float] = {}
+        for sp in plan.signals:
+            value = raw[sp.name]
+            if sp.check_na:
+                top = value >> sp.na_shift
+                if top == sp.na_code:
+                    sp.not_available += 1
+                    continue
+                if top == sp.error_code:
+                    sp.errors += 1
+                    continue
+            phys = value * sp.scale + sp.offset
+            if phys < sp.minimum or phys > sp.maximum:
+                sp.out_of_range += 1
+                continue
+            limit = COMPOSITE_LIMITS.get(sp.name)
+            if limit is not None and not plausible(limit, phys):
+                sp.implausible += 1
+                continue
+            sp.decoded += 1
+            values[sp.name] = phys
+        reading = plan.composite(values, t, self._source)
+        if reading is None:
+            return _EMPTY
+        self._c.readings += 1
+        return (reading,)
 
     def explain(self, can_id: int, data: bytes | bytearray, t: float = 0.0) -> DecodedFrame | None:
         """Like :meth:`decode`, and says what each signal held (diagnostics, not the hot path)."""
