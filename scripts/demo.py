@@ -141,7 +141,8 @@ def broker_url(value: str) -> str:
         port = None
     if u.scheme != "mqtt" or not u.hostname or port is None or u.username or u.path not in (
         "", "/") or u.query:  # fmt: skip
-        raise argparse.ArgumentTypeError(f"{value!r}: must be mqtt://HOST:PORT (no credentials)")
+        shown = "the URL given" if u.username or u.password else repr(value)
+        raise argparse.ArgumentTypeError(f"{shown}: must be mqtt://HOST:PORT (no credentials)")
     try:
         with socket.create_connection((u.hostname, port), timeout=3):
             pass
