@@ -6,18 +6,23 @@ real-face video as the driver camera when the models are built, and ``edge-agent
 config pointing at all of them; then it asks the cloud, with the seed's own read API, what
 arrived and prints it. ``--duration SECONDS`` stops everything cleanly.
 
-When mosquitto is installed it also starts its own broker (a free loopback port, never 1883),
-runs the cloud with ``--mqtt`` and the agent with ``[orders]`` on it, and once the agent is
-online sends a config order and a state order through the cloud's Order API, printing each
-order's status as it changes (docs/cloud.md, docs/orders.md).
+When mosquitto is installed it also starts its own broker (a free loopback port, never 1883)
+— or, with ``--broker mqtt://HOST:PORT``, uses one that is already running (any MQTT 3.1.1
+broker without authentication) — runs the cloud with ``--mqtt`` and the agent with ``[orders]``
+on it, with order signing on as a production box would (a fresh 32-byte key, 0600, in the work
+dir, given to both), and once the agent is online sends a config order and a state order
+through the cloud's Order API and a ``LOCKDOOR`` through etrack's open API, printing each
+order's status as it changes and etrack's answer (docs/cloud.md, docs/orders.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -25,17 +30,21 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from agent.events import HardwareEventType, TelemetryEventType, VisionEventType
+from agent.orders.model import write_secret
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 CLIENT_ID, CLIENT_SECRET = "demo-device", "demo-secret"  # config/cloud-demo.toml
+CREDENTIALS = ROOT / "config" / "cloud-demo.toml"  # the cloud's default credentials file
 DEVICE = "862798050833538"
 KIND = {1: "telemetry", 2: "vision", 3: "hardware"}
 NAMES: dict[str, Any] = {
@@ -117,11 +126,47 @@ def start_broker(binary: str, work: Path) -> tuple[subprocess.Popen[str], str]:
     raise SystemExit(f"demo: mosquitto did not start; see {conf_dir / 'mosquitto.log'}")
 
 
-def orders_config(work: Path, mqtt: str) -> str:
+def etrack_account() -> tuple[str, str]:
+    """The first ``[[etrack]]`` account of the cloud's credentials file."""
+    entry = tomllib.loads(CREDENTIALS.read_text())["etrack"][0]
+    return str(entry["account"]), str(entry["password"])
+
+
+def broker_url(value: str) -> str:
+    """``--broker``: ``mqtt://HOST:PORT`` of a running broker, checked reachable now."""
+    u = urlsplit(value)
+    try:
+        port = u.port
+    except ValueError:
+        port = None
+    if u.scheme != "mqtt" or not u.hostname or port is None or u.username or u.path not in (
+        "", "/") or u.query:  # fmt: skip
+        shown = "the URL given" if u.username or u.password else repr(value)
+        raise argparse.ArgumentTypeError(f"{shown}: must be mqtt://HOST:PORT (no credentials)")
+    try:
+        with socket.create_connection((u.hostname, port), timeout=3):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{value}: cannot connect ({exc})") from None
+    host = f"[{u.hostname}]" if ":" in u.hostname else u.hostname
+    return f"mqtt://{host}:{port}"
+
+
+def order_key(work: Path) -> Path:
+    """The orders' HMAC key (32 random bytes, hex, 0600), shared by the cloud and the agent;
+    kept when ``--work`` is reused."""
+    path = work / "order.key"
+    if not path.is_file():
+        write_secret(path, secrets.token_hex(32).encode() + b"\n")
+    return path
+
+
+def orders_config(work: Path, mqtt: str, key: Path) -> str:
     return f"""
 [orders]
 enabled = true
 broker_url = "{mqtt}"
+order_key_file = "{key}"
 backoff_initial_s = 0.5
 backoff_max_s = 5.0
 
@@ -139,8 +184,12 @@ sim_file = "{work / 'reboot-requested'}"
 class OrderDesk:
     """The fleet user's orders: the seed's Order API on the stand-in cloud, statuses followed."""
 
-    def __init__(self, http: httpx.Client) -> None:
+    def __init__(self, http: httpx.Client, etrack: tuple[str, str]) -> None:
         self.http = http
+        self.etrack = etrack
+        self.etrack_token = ""
+        self.commandid = ""  # the etrack LOCKDOOR, "" until sent
+        self.command_done = False
         self.sent = False
         self.followed: list[str] = []
         self.shown: dict[str, int] = {}  # orderUlid -> history entries printed
@@ -163,9 +212,43 @@ class OrderDesk:
         r.raise_for_status()
         self.followed.append(r.json()["orderUlid"])
 
+    def etrack_send(self) -> None:
+        """etrack's way (seed 004): a token from md5(md5(password) + time), then the command."""
+        account, password = self.etrack
+        when = str(int(time.time()))
+        inner = hashlib.md5(password.encode()).hexdigest()
+        r = self.http.get("/api/authorization", params={
+            "time": when, "account": account,
+            "signature": hashlib.md5((inner + when).encode()).hexdigest()})  # fmt: skip
+        body = r.json()
+        if body["code"] != 0:
+            print(f"etrack authorization refused: {body}", flush=True)
+            self.command_done = True
+            return
+        self.etrack_token = body["record"]["access_token"]
+        r = self.http.post("/api/command/send", params={
+            "access_token": self.etrack_token, "imei": DEVICE, "command": "LOCKDOOR"})  # fmt: skip
+        body = r.json()
+        if body["code"] != 0:
+            print(f"etrack command LOCKDOOR refused: {body}", flush=True)
+            self.command_done = True
+            return
+        self.commandid = body["record"]["commandid"]
+        print(f"etrack command {self.commandid} LOCKDOOR sent", flush=True)
+
+    def etrack_query(self) -> None:
+        r = self.http.post("/api/command/query", params={
+            "access_token": self.etrack_token, "commandid": self.commandid})  # fmt: skip
+        record = r.json()["record"]
+        if record["commandstatus"] == 1:
+            self.command_done = True
+            print(f"etrack command {self.commandid} LOCKDOOR commandstatus 1: "
+                  f"{record['response']}", flush=True)  # fmt: skip
+
     def busy(self) -> bool:
         """Orders sent and not final yet: poll often."""
-        return self.sent and any(self.final.get(u) is None for u in self.followed)
+        return self.sent and (not self.command_done
+                              or any(self.final.get(u) is None for u in self.followed))
 
     def poll(self, may_send: bool) -> None:
         """Send the orders once ``may_send`` and the agent is online; then print every status
@@ -186,6 +269,10 @@ class OrderDesk:
                       flush=True)  # fmt: skip
             self.shown[ulid] = len(history)
             self.final[ulid] = order["status"] in ("SUCCEEDED", "FAILED", "REJECTED", "EXPIRED")
+        if not self.commandid and not self.command_done:
+            self.etrack_send()
+        elif not self.command_done:
+            self.etrack_query()
 
 
 def describe(event: dict[str, Any]) -> str:
@@ -321,6 +408,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     parser.add_argument("--work", type=Path, default=None, help="keep data in this directory")
+    parser.add_argument(
+        "--broker", type=broker_url, default=None, metavar="mqtt://HOST:PORT",
+        help="use this running MQTT 3.1.1 broker (no authentication) instead of starting one",
+    )  # fmt: skip
     args = parser.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="edge-agent-demo-"))
@@ -338,16 +429,17 @@ def main() -> int:
     pointer: Path | None = None
     cfg = work / "agent.toml"
     try:
+        mqtt: str = args.broker or ""
         mosquitto = find_mosquitto()
-        mqtt = ""
-        if mosquitto is not None:
+        if not mqtt and mosquitto is not None:
             broker_proc, mqtt = start_broker(mosquitto, work)
             procs.append(broker_proc)
         port = free_port()
         cloud_cmd = [str(ROOT / "scripts" / "cloud"), "--port", str(port),
                      "--data", str(work / "cloud")]  # fmt: skip
-        if mqtt:
-            cloud_cmd += ["--mqtt", mqtt]
+        key = order_key(work) if mqtt else None
+        if mqtt and key is not None:
+            cloud_cmd += ["--mqtt", mqtt, "--order-key", str(key)]
         cloud_proc = start(cloud_cmd, work / "cloud.log")
         procs.append(cloud_proc)
         base = wait_line(cloud_proc, "cloud: ", 60)
@@ -358,8 +450,8 @@ def main() -> int:
             procs.append(vehicle.proc)
             extra += vehicle.config
         extra += start_driver_camera(work)
-        if mqtt:
-            extra += orders_config(work, mqtt)
+        if mqtt and key is not None:
+            extra += orders_config(work, mqtt, key)
 
         cfg = agent_config(work, base, extra)
         agent_proc = start(
@@ -372,17 +464,21 @@ def main() -> int:
         print(f"cloud: {base}", flush=True)
         print(f"device: {DEVICE}", flush=True)
         print(f"client: {CLIENT_ID} {CLIENT_SECRET}", flush=True)
+        etrack = etrack_account()
         if mqtt:
-            print(f"mqtt: {mqtt}", flush=True)
-            print(f"orders: curl -X POST {base}/order/devices/{DEVICE}/command/state", flush=True)
+            print(f"broker: {mqtt}", flush=True)
+            print(f"etrack: {etrack[0]} {etrack[1]}", flush=True)
+            print(f"orders: curl -X POST {base}/order/devices/{DEVICE}/command/state"
+                  '   (etrack\'s API: docs/cloud.md "etrack")', flush=True)  # fmt: skip
         else:
-            print("demo: mosquitto not found; orders off (apt-get install mosquitto)", flush=True)
+            print("demo: mosquitto not found; orders off (apt-get install mosquitto, or "
+                  "--broker mqtt://HOST:PORT)", flush=True)  # fmt: skip
         print(f"work: {work} (agent.log, cloud.log, agent.toml)", flush=True)
         print("status: .venv/bin/edge-agent status   (watch events|gnss|can|dms, selftest)",
               flush=True)
 
         reader = CloudReader(base)
-        desk = OrderDesk(reader.http) if mqtt else None
+        desk = OrderDesk(reader.http, etrack) if mqtt else None
         since = datetime.now(UTC) - timedelta(minutes=1)
         total = 0
         fixed = False  # orders wait for the first GNSS fix: the state order then has a position

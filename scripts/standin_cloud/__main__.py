@@ -13,6 +13,7 @@ from agent.errors import ConfigError
 from agent.orders.model import load_order_key
 
 from .app import ClientBinding, CloudConfig
+from .etrack import EtrackAccount
 from .faults import FaultPlan, parse_rule
 from .mqtt import parse_url
 from .server import bind, make_server, scheme
@@ -41,6 +42,29 @@ def load_credentials(path: Path) -> tuple[dict[str, str], dict[str, ClientBindin
     if not clients:
         raise ValueError(f"{path}: no [[clients]] defined")
     return clients, bindings
+
+
+def load_etrack_accounts(path: Path) -> dict[str, EtrackAccount]:
+    """``[[etrack]] account = ..., password = ...`` entries (etrack's open API, seed 004), each
+    with an optional ``imeis = [...]`` it may command (default: every device)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    out: dict[str, EtrackAccount] = {}
+    entries = data.get("etrack", [])
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: etrack must be a list of [[etrack]] tables")
+    for entry in entries:
+        name, password = entry.get("account"), entry.get("password")
+        if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
+            raise ValueError(f"{path}: each [[etrack]] needs account and password strings")
+        imeis = entry.get("imeis")
+        if imeis is not None and (
+            not isinstance(imeis, list) or not all(isinstance(i, str) and i for i in imeis)
+        ):
+            raise ValueError(f"{path}: etrack {name}: imeis must be a list of strings")
+        if name in out:
+            raise ValueError(f"{path}: etrack account {name} defined twice")
+        out[name] = EtrackAccount(name, password, None if imeis is None else frozenset(imeis))
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="sign orders: HMAC-SHA256 key file (hex, mode 0600), as the device's order_key_file",
     )
+    p.add_argument(
+        "--etrack-command-ttl",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="etrack commands expire after S seconds if not carried out (0: never; default 3600)",
+    )
     p.add_argument("--print-client", action="store_true", help="print 'client: <id> <secret>'")
     p.add_argument("--access-log", action="store_true", help="log every request")
     return p
@@ -105,6 +136,9 @@ async def serve(args: argparse.Namespace) -> int:
     for spec in args.fault:
         plan.add(parse_rule(spec))
     clients, bindings = load_credentials(args.credentials)
+    etrack = load_etrack_accounts(args.credentials)
+    if not 0 <= args.etrack_command_ttl <= 30 * 86400:
+        raise ValueError("--etrack-command-ttl must be 0..2592000 s")
     order_key = None
     if args.order_key is not None:
         try:
@@ -130,6 +164,8 @@ async def serve(args: argparse.Namespace) -> int:
         mqtt_url=args.mqtt,
         mqtt_client_id=args.mqtt_client_id or f"standin-cloud-{data_id}",
         order_key=order_key,
+        etrack_accounts=etrack,
+        etrack_command_ttl_s=args.etrack_command_ttl or None,
     )
     if args.admin_token is not None:
         if len(args.admin_token) < 16:

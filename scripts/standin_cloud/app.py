@@ -29,6 +29,7 @@ from starlette.routing import Route
 from .api import ApiError, JSONResponse, bad_request
 from .api import error_response as _error
 from .body import TOO_DEEP, BodyError, loads, split_events
+from .etrack import TOKEN_TTL_S, EtrackAccount, EtrackApi
 from .faults import FaultMiddleware, FaultPlan, FaultRule
 from .orders import OrderApi, OrderBook
 from .signing import Signer, load_or_create_key, same_text
@@ -82,6 +83,12 @@ class CloudConfig:
     mqtt_url: str | None = None
     mqtt_client_id: str = "standin-cloud"
     order_key: bytes | None = field(default=None, repr=False)
+    # etrack's open API (seed 004, etrack.py): its accounts (account -> account and password),
+    # the access token lifetime, and how long a command may wait to be carried out (None: no
+    # expiry; the device's own limits apply).
+    etrack_accounts: dict[str, EtrackAccount] = field(default_factory=dict)
+    etrack_token_ttl_s: int = TOKEN_TTL_S
+    etrack_command_ttl_s: float | None = 3600.0
 
 
 def too_large(limit: int) -> ApiError:
@@ -577,6 +584,7 @@ def create_app(config: CloudConfig) -> Starlette:
         route("/admin/revoke-tokens", cloud.admin_revoke_tokens, ["POST"]),
         route("/health", cloud.health, ["GET"]),
         *(route(p, fn, m) for p, fn, m in OrderApi(cloud, cloud.orders).routes()),
+        *(route(p, fn, m) for p, fn, m in EtrackApi(cloud, cloud.orders).routes()),
     ]
     app = Starlette(
         routes=routes,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +67,27 @@ CREATE TABLE IF NOT EXISTS device_documents (
     received_ms INTEGER NOT NULL,
     PRIMARY KEY (device_source, kind)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS etrack_tokens (
+    token TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS etrack_tokens_account ON etrack_tokens (account, revoked);
+CREATE TABLE IF NOT EXISTS etrack_commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    command TEXT NOT NULL,
+    order_ulid TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS etrack_fences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    name TEXT NOT NULL,
+    order_ulid TEXT
+);
 CREATE TABLE IF NOT EXISTS client_bindings (
     client_id TEXT PRIMARY KEY,
     device_source TEXT NOT NULL,
@@ -341,6 +362,87 @@ class CloudStore:
             " VALUES (?, ?, ?)",
             (client_id, device_source, account_ulid),
         )
+
+    # --- etrack (scripts/standin_cloud/etrack.py) ---------------------------------------------
+    def etrack_issue_token(self, account: str, token: str, now_ms: int, expires_ms: int) -> None:
+        """A new access token for ``account``; its older ones stop working at once (seed 004
+        2.1). Tokens expired for a day are forgotten."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "UPDATE etrack_tokens SET revoked = 1 WHERE account = ? AND revoked = 0",
+                (account,),
+            )
+            self._db.execute(
+                "DELETE FROM etrack_tokens WHERE expires_ms < ?", (now_ms - 86_400_000,)
+            )
+            self._db.execute(
+                "INSERT INTO etrack_tokens (token, account, expires_ms) VALUES (?, ?, ?)",
+                (token, account, expires_ms),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def etrack_token(self, token: str) -> tuple[str, int, bool] | None:
+        """(account, expires_ms, revoked) of a token issued here, or None."""
+        row = self._db.execute(
+            "SELECT account, expires_ms, revoked FROM etrack_tokens WHERE token = ?", (token,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]), bool(row[2]))
+
+    def etrack_add_command(self, account: str, imei: str, command: str, order: OrderRow) -> int:
+        """Store the command's order and its etrack command number in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._insert_orders([order])
+            cur = self._db.execute(
+                "INSERT INTO etrack_commands (account, imei, command, order_ulid)"
+                " VALUES (?, ?, ?, ?)",
+                (account, imei, command, order.order_ulid),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def etrack_command(self, number: int, account: str) -> tuple[str, OrderRow] | None:
+        """(command, its order) of the account's command ``number``; None if not the account's."""
+        row = self._db.execute(
+            "SELECT command, order_ulid FROM etrack_commands WHERE id = ? AND account = ?",
+            (number, account),
+        ).fetchone()
+        if row is None:
+            return None
+        order = self.order(str(row[1]))
+        return None if order is None else (str(row[0]), order)
+
+    def etrack_add_fence(
+        self, account: str, imei: str, name: str, make: Callable[[int], OrderRow]
+    ) -> OrderRow:
+        """Number a new fence and store its ``geofence.set`` order (``make(number)``), in one
+        transaction: a refused order (``make`` raises) leaves nothing behind."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self._db.execute(
+                "INSERT INTO etrack_fences (account, imei, name) VALUES (?, ?, ?)",
+                (account, imei, name),
+            )
+            assert cur.lastrowid is not None
+            order = make(cur.lastrowid)
+            self._insert_orders([order])
+            self._db.execute(
+                "UPDATE etrack_fences SET order_ulid = ? WHERE id = ?",
+                (order.order_ulid, cur.lastrowid),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return order
 
     # --- files ---------------------------------------------------------------------------------
     def object_path(self, bucket: str, key: str) -> Path:
