@@ -373,11 +373,17 @@ def start_driver_camera(work: Path) -> str:
         subprocess.run([PY, str(bench), str(face)], cwd=ROOT, check=True, capture_output=True)
         subprocess.run([PY, "-m", "tests.diag.eyes_shut_video", str(face), str(video)],
                        cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+    road = cache / "road.mp4"  # the road camera (cam0): alarms carry both cameras' evidence
+    if not road.is_file():
+        from agent.sim.road_video import write_road_video
+
+        write_road_video(road)
     return f"""
 [vision]
 enabled = true
 models_dir = "{ROOT / 'models'}"
 driver_camera = "{video}"
+road_camera = "{road}"
 camera_loop = true
 """
 

@@ -25,9 +25,10 @@ REPO = Path(__file__).resolve().parent.parent
 HAVE_MOSQUITTO = shutil.which("mosquitto") is not None or os.access("/usr/sbin/mosquitto", os.X_OK)
 
 
-def run_demo(work: Path, *extra: str) -> str:
+def run_demo(work: Path, *extra: str, duration: float = 25) -> str:
     proc = subprocess.run(
-        [str(REPO / "scripts" / "demo"), "--duration", "25", "--work", str(work), *extra],
+        [str(REPO / "scripts" / "demo"), "--duration", str(duration), "--work", str(work),
+         *extra],
         capture_output=True, text=True, timeout=400, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
@@ -54,8 +55,12 @@ def check_orders(out: str, work: Path) -> None:
     assert f'order_key_file = "{key}"' in (work / "agent.toml").read_text()
 
 
+HAVE_MODELS = (REPO / "models" / "manifest.json").is_file()
+
+
 def test_demo_prints_its_endpoints_shows_received_events_and_stops_cleanly(tmp_path: Path) -> None:
-    out = run_demo(tmp_path)
+    # Long enough for the scenario's harsh braking (25 s into the drive) and its clip's 5 s.
+    out = run_demo(tmp_path, duration=50)
     assert re.search(r"^cloud: http://127\.0\.0\.1:\d+$", out, re.M)
     assert re.search(r"^device: 862798050833538$", out, re.M)
     assert re.search(r"^client: demo-device demo-secret$", out, re.M)
@@ -66,6 +71,9 @@ def test_demo_prints_its_endpoints_shows_received_events_and_stops_cleanly(tmp_p
     assert "AGENT_STOPPING" in received[-1]
     summary = json.loads(out.strip().splitlines()[-1])["summary"]
     assert summary["eventsReceived"] == len(received)
+    if HAVE_MODELS:  # road and driver cameras: the alarm carries both images and clips
+        braking = [line for line in received if "HARSH_BRAKING" in line]
+        assert braking and braking[0].endswith("files=4"), received
     if not HAVE_MOSQUITTO:
         assert "orders off" in out
         return
