@@ -62,7 +62,9 @@ class Agent:
     def __init__(self, config: AgentConfig, sources: Sequence[Source] | None = None) -> None:
         self.base_config = config  # defaults + file + environment, before config orders
         self._overlay_file = config.storage.data_dir / config_store.FILE_NAME
-        config = config_store.apply_overlay(config, config_store.load(self._overlay_file))
+        overlay = config_store.load(self._overlay_file)
+        self.config_version = overlay.version  # bumped by each accepted config order
+        config = config_store.apply_overlay(config, overlay)
         self.config = config
         self.identity = config.device.identity()
         self.started_at = time.time()

@@ -119,7 +119,8 @@ def render(doc: dict[str, Any]) -> str:
         lines = [f"edge-agent: NOT RUNNING (no answer on {a['socket']})"]
     else:
         lines = [f"edge-agent {a['version']}  device {a['device']}  pid {a['pid']}  "
-                 f"up {_duration(a['uptime_s'])}  {a['status']}", "",
+                 f"up {_duration(a['uptime_s'])}  config v{a.get('config_version', 0)}  "
+                 f"{a['status']}", "",
                  f"{'COMPONENT':<11} {'HEALTH':<9} {'SINCE':<8} {'RESTARTS':>8}  DETAIL"]
         for name, c in doc["components"].items():
             mark = "!" if c["health"] in ("down", "degraded") else " "

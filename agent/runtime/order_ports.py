@@ -118,6 +118,7 @@ class AgentOrderPorts:
             await asyncio.to_thread(config_store.save, self._file, overlay)
             self._overlay = overlay
             self._agent.keys_by_order = config_store.by_order(overlay.keys)
+            self._agent.config_version = overlay.version
             self._agent.reconfigure(new)
             return results
 
@@ -127,6 +128,7 @@ class AgentOrderPorts:
             await asyncio.to_thread(config_store.save, self._file, overlay)
             self._overlay = overlay
             self._agent.keys_by_order = set()
+            self._agent.config_version = overlay.version
             self._agent.reconfigure(self._base)
             return f"Settings reset to defaults (config version {overlay.version})."
 

@@ -140,6 +140,7 @@ class StatusBuilder:
                 "started_at": agent.started_at,
                 "uptime_s": round(time.time() - agent.started_at, 1),
                 "status": agent.supervisor.status_line(),
+                "config_version": agent.config_version,
                 "watchdog_sent": agent.supervisor.watchdog_sent,
             },
             "healthy": not unhealthy,

@@ -132,6 +132,11 @@ sim_file = "{tmp_path / 'reboot'}"
 
             orders, reported = asyncio.run(first_run())
             live = effective(config)
+            doc = json.loads(subprocess.run(
+                [sys.executable, "-m", "agent", "status", "--json", "--config", str(config)],
+                check=False, capture_output=True, text=True).stdout)
+            assert doc["agent"]["config_version"] == 1
+            assert doc["components"]["orders.link"]["health"] == "ok"
             selftest = subprocess.run([sys.executable, "-m", "agent", "selftest", "--json",
                                        "--config", str(config)], check=False, capture_output=True,
                                       text=True)
