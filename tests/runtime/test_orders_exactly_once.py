@@ -72,13 +72,14 @@ class ReconcilingCloud:
                     self.client = c
                     await c.subscribe(f"v3/devices/{DS}/orders/status", qos=1)
                     await c.subscribe(f"v3/devices/{DS}/orders/sync", qos=1)
-                    for msg in self.orders.values():  # what may have been lost meanwhile
+                    for msg in list(self.orders.values()):  # what may have been lost
                         await self.send(msg)
                     async for m in c.messages:
                         doc = json.loads(bytes(m.payload))  # type: ignore[arg-type]
                         if str(m.topic).endswith("/sync"):
                             self.syncs += 1
-                            for ulid, msg in self.orders.items():
+                            # A copy: order() adds to it while a publish is awaited.
+                            for ulid, msg in list(self.orders.items()):
                                 if self.status.get(ulid) not in TERMINAL:
                                     await self.send(msg)
                         elif self.status.get(doc["orderUlid"]) not in TERMINAL:
