@@ -12,6 +12,7 @@ Both have ``name``, ``port`` (the MQTT port), ``url``, ``start()``, ``stop()`` a
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -89,6 +90,9 @@ class Broker(MqttBroker):
             "autosave_interval 1\n"
             "max_packet_size 1048576\n"
             f"log_dest file {self.log}\n"
+            # Started as root, mosquitto drops to the "mosquitto" user, which cannot write this
+            # directory: no log and, worse, no persistence (queued messages lost on restart).
+            f"user {getpass.getuser()}\n"
         )
 
     def command(self) -> list[str]:

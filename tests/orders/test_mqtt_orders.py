@@ -267,3 +267,23 @@ async def test_presence_is_retained_and_the_will_marks_offline(tmp_path: Path,
     async with Cloud(broker.port) as cloud:  # a late subscriber sees the retained offline
         await cloud.wait_for(lambda: cloud.of("presence"))
         assert cloud.of("presence")[-1]["online"] is False
+
+
+async def test_orders_sent_while_the_device_is_offline_come_from_its_session(
+        tmp_path: Path, broker: MqttBroker) -> None:
+    """The persistent session (clean_session=False, QoS 1) holds orders published while the
+    device is away, across a broker restart too; each executes once when it comes back."""
+    async with Cloud(broker.port) as cloud:
+        async with Device(tmp_path / "dev", broker.url) as dev:
+            await connected(dev, cloud)
+        for i in range(3):
+            await cloud.send(now_order(f"F{i}", "command", {"command": "LOCKDOOR"}))
+    broker.stop()
+    broker.start()
+    async with Cloud(broker.port) as cloud, Device(tmp_path / "dev", broker.url) as dev:
+        await cloud.wait_for(lambda: all(any(s == "SUCCEEDED" for s, _ in cloud.statuses(f"F{i}"))
+                                         for i in range(3)), timeout=15)
+        await asyncio.sleep(0.3)
+        for i in range(3):
+            assert [s for s, _ in cloud.statuses(f"F{i}")] == ["RECEIVED", "SUCCEEDED"]
+        assert sum(len(executed_events(dev, f"F{i}")) for i in range(3)) == 3
