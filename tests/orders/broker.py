@@ -79,7 +79,8 @@ class Broker(MqttBroker):
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, *,
+                 nodelay: bool = False) -> None:
         super().__init__(workdir, port)
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
@@ -93,6 +94,8 @@ class Broker(MqttBroker):
             # Started as root, mosquitto drops to the "mosquitto" user, which cannot write this
             # directory: no log and, worse, no persistence (queued messages lost on restart).
             f"user {getpass.getuser()}\n"
+            # mosquitto's default leaves Nagle on for what it sends (nats-server, in Go, does not)
+            + ("set_tcp_nodelay true\n" if nodelay else "")
         )
 
     def command(self) -> list[str]:
@@ -122,9 +125,9 @@ class NatsBroker(MqttBroker):
         return [NATS_SERVER, "-c", str(self.conf), "-l", str(self.log)]
 
 
-def make_broker(kind: str, workdir: Path) -> MqttBroker:
+def make_broker(kind: str, workdir: Path, *, nodelay: bool = False) -> MqttBroker:
     if kind == "mosquitto":
-        return Broker(workdir)
+        return Broker(workdir, nodelay=nodelay)
     if kind == "nats":
         return NatsBroker(workdir)
     raise ValueError(f"unknown broker {kind!r}")
