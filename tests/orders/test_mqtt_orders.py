@@ -278,6 +278,11 @@ async def test_orders_sent_while_the_device_is_offline_come_from_its_session(
             await connected(dev, cloud)
         for i in range(3):
             await cloud.send(now_order(f"F{i}", "command", {"command": "LOCKDOOR"}))
+    # Give the broker a moment before the restart. nats-server 2.9.10 stopped within ~0.1 s of
+    # the PUBACKs (while still tearing down the cloud's clean session) sometimes came back
+    # without these queued messages (about 1 run in 4); the reconcile of docs/orders.md is
+    # what recovers such a loss in production (mosquitto saves its database on SIGTERM).
+    await asyncio.sleep(1.5)
     broker.stop()
     broker.start()
     async with Cloud(broker.port) as cloud, Device(tmp_path / "dev", broker.url) as dev:
