@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import random
+import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 DOWN_AFTER_ATTEMPTS: Final = 3
 SEND_BATCH: Final = 100
 MAX_CLIENT_ID_BYTES: Final = 128
+NODELAY: Final = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class LinkPeer(Protocol):
@@ -145,6 +147,10 @@ class MqttLink(Component):
             password=s.password.get_secret_value() if s.password is not None else None,
             tls_context=tls,
             will=aiomqtt.Will(self.topic("presence"), offline, qos=1, retain=True),
+            # RECEIVED then SUCCEEDED are two small writes back to back: with Nagle on, the
+            # second waits for the broker's delayed ACK of the first (~40 ms on Linux), which
+            # doubled publish -> SUCCEEDED (docs/benchmarks.md, scripts/bench_orders.py).
+            socket_options=[NODELAY],
             logger=log,
         )
 

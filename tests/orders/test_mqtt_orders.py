@@ -1,5 +1,8 @@
-"""Orders end to end over a real mosquitto started by the test: acknowledgement, execution
-once, redelivery, offline queueing, reconcile, the engine-stop rule, refusals."""
+"""Orders end to end over a real broker started by the test: acknowledgement, execution
+once, redelivery, offline queueing, reconcile, the engine-stop rule, refusals.
+
+Every test runs twice, unchanged: against mosquitto and against NATS's MQTT endpoint
+(``nats-server`` with JetStream), two independent broker implementations."""
 
 from __future__ import annotations
 
@@ -14,16 +17,16 @@ import pytest
 
 from agent.events import HardwareEventType
 from agent.orders.model import MAX_ORDER_BYTES
-from tests.orders.broker import Broker
+from tests.orders.broker import BROKERS, MqttBroker, make_broker
 from tests.orders.harness import Cloud, Device, FakePorts
 from tests.orders.helpers import KEY, order_dict
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path / "broker")
+@pytest.fixture(params=BROKERS)
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MqttBroker]:
+    b = make_broker(request.param, tmp_path / "broker")
     b.start()
     yield b
     b.stop()
@@ -42,13 +45,22 @@ def executed_events(dev: Device, ulid: str) -> list[str]:
             and e.detail.original_ulid == ulid]  # type: ignore[union-attr]
 
 
+async def until(predicate: Any, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
 async def connected(dev: Device, cloud: Cloud) -> None:
+    """The device is online and subscribed to its orders. (Not "the cloud saw orders/sync": a
+    cloud that subscribes after the device connected never sees that non-retained message.)"""
     await cloud.wait_for(lambda: any(p.get("online") for p in cloud.of("presence")))
-    await cloud.wait_for(lambda: cloud.of("orders/sync"))
+    await cloud.wait_for(lambda: dev.link.connected)
 
 
 async def test_an_order_is_acknowledged_received_then_succeeded(tmp_path: Path,
-                                                                broker: Broker) -> None:
+                                                                broker: MqttBroker) -> None:
     async with Cloud(broker.port) as cloud, Device(tmp_path / "dev", broker.url) as dev:
         await connected(dev, cloud)
         await cloud.send(now_order("C1", "config",
@@ -65,7 +77,7 @@ async def test_an_order_is_acknowledged_received_then_succeeded(tmp_path: Path,
 
 
 async def test_a_redelivered_order_gets_its_recorded_status_and_runs_once(
-        tmp_path: Path, broker: Broker) -> None:
+        tmp_path: Path, broker: MqttBroker) -> None:
     async with Cloud(broker.port) as cloud, Device(tmp_path / "dev", broker.url) as dev:
         await connected(dev, cloud)
         order = now_order("L1", "command", {"command": "LOCKDOOR"})
@@ -82,7 +94,7 @@ async def test_a_redelivered_order_gets_its_recorded_status_and_runs_once(
 
 
 async def test_statuses_queued_while_the_broker_is_down_arrive_in_order_after_it_returns(
-        tmp_path: Path, broker: Broker) -> None:
+        tmp_path: Path, broker: MqttBroker) -> None:
     dev_dir = tmp_path / "dev"
     async with Device(dev_dir, broker.url) as dev:
         async with Cloud(broker.port) as cloud:
@@ -108,17 +120,12 @@ async def test_statuses_queued_while_the_broker_is_down_arrive_in_order_after_it
         assert [g for g in got if g[1] == "SUCCEEDED"] == [(f"Q{i}", "SUCCEEDED")
                                                             for i in range(5)]
         assert dev.ports.positions == 5
-        # The queue is emptied once the broker acknowledged them, which may follow the
-        # cloud's receipt by a moment.
-        for _ in range(50):
-            if dev.journal.queued() == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert dev.journal.queued() == 0
+        # the device forgets them once its PUBACKs are in (the cloud may see them a moment earlier)
+        await until(lambda: dev.journal.queued() == 0)
 
 
 async def test_reconcile_publishes_sync_with_the_open_orders(tmp_path: Path,
-                                                             broker: Broker) -> None:
+                                                             broker: MqttBroker) -> None:
     ports = FakePorts(speed=40.0)
     async with Cloud(broker.port) as cloud:
         async with Device(tmp_path / "dev", broker.url, ports=ports) as dev:
@@ -139,7 +146,7 @@ async def test_reconcile_publishes_sync_with_the_open_orders(tmp_path: Path,
 
 
 async def test_engine_stop_at_30_kmh_waits_then_runs_when_the_vehicle_slows(
-        tmp_path: Path, broker: Broker) -> None:
+        tmp_path: Path, broker: MqttBroker) -> None:
     ports = FakePorts(speed=30.0)
     async with Cloud(broker.port) as cloud, \
             Device(tmp_path / "dev", broker.url, ports=ports) as dev:
@@ -158,7 +165,7 @@ async def test_engine_stop_at_30_kmh_waits_then_runs_when_the_vehicle_slows(
 
 
 async def test_a_restore_supersedes_a_waiting_engine_stop(tmp_path: Path,
-                                                          broker: Broker) -> None:
+                                                          broker: MqttBroker) -> None:
     ports = FakePorts(speed=50.0)
     async with Cloud(broker.port) as cloud, \
             Device(tmp_path / "dev", broker.url, ports=ports) as dev:
@@ -174,7 +181,7 @@ async def test_a_restore_supersedes_a_waiting_engine_stop(tmp_path: Path,
 
 
 async def test_a_waiting_engine_stop_expires_without_acting(tmp_path: Path,
-                                                            broker: Broker) -> None:
+                                                            broker: MqttBroker) -> None:
     ports = FakePorts(speed=80.0)
     async with Cloud(broker.port) as cloud, \
             Device(tmp_path / "dev", broker.url, ports=ports) as dev:
@@ -195,7 +202,7 @@ async def test_a_waiting_engine_stop_expires_without_acting(tmp_path: Path,
               "pad": "x" * MAX_ORDER_BYTES}, "REJECTED", "over the 131072 byte limit"),
 ])
 async def test_invalid_orders_are_refused_with_nothing_applied(
-        tmp_path: Path, broker: Broker, make: Any, status: str, why: str) -> None:
+        tmp_path: Path, broker: MqttBroker, make: Any, status: str, why: str) -> None:
     async with Cloud(broker.port) as cloud, Device(tmp_path / "dev", broker.url) as dev:
         await connected(dev, cloud)
         await cloud.send(make())
@@ -209,7 +216,7 @@ async def test_invalid_orders_are_refused_with_nothing_applied(
 
 
 async def test_unsigned_and_forged_orders_are_rejected_when_a_key_is_set(
-        tmp_path: Path, broker: Broker) -> None:
+        tmp_path: Path, broker: MqttBroker) -> None:
     async with Cloud(broker.port) as cloud, \
             Device(tmp_path / "dev", broker.url, key=KEY) as dev:
         await connected(dev, cloud)
@@ -232,7 +239,7 @@ async def test_unsigned_and_forged_orders_are_rejected_when_a_key_is_set(
 
 
 async def test_cancel_withdraws_a_waiting_order_and_not_an_executed_one(
-        tmp_path: Path, broker: Broker) -> None:
+        tmp_path: Path, broker: MqttBroker) -> None:
     ports = FakePorts(speed=50.0)
     async with Cloud(broker.port) as cloud, \
             Device(tmp_path / "dev", broker.url, ports=ports) as dev:
@@ -253,10 +260,35 @@ async def test_cancel_withdraws_a_waiting_order_and_not_an_executed_one(
 
 
 async def test_presence_is_retained_and_the_will_marks_offline(tmp_path: Path,
-                                                               broker: Broker) -> None:
+                                                               broker: MqttBroker) -> None:
     async with Device(tmp_path / "dev", broker.url) as dev, Cloud(broker.port) as cloud:
         await connected(dev, cloud)
         assert dev.link.health.state.value == "ok"
     async with Cloud(broker.port) as cloud:  # a late subscriber sees the retained offline
         await cloud.wait_for(lambda: cloud.of("presence"))
         assert cloud.of("presence")[-1]["online"] is False
+
+
+async def test_orders_sent_while_the_device_is_offline_come_from_its_session(
+        tmp_path: Path, broker: MqttBroker) -> None:
+    """The persistent session (clean_session=False, QoS 1) holds orders published while the
+    device is away, across a broker restart too; each executes once when it comes back."""
+    async with Cloud(broker.port) as cloud:
+        async with Device(tmp_path / "dev", broker.url) as dev:
+            await connected(dev, cloud)
+        for i in range(3):
+            await cloud.send(now_order(f"F{i}", "command", {"command": "LOCKDOOR"}))
+    # Give the broker a moment before the restart. nats-server 2.9.10 stopped within ~0.1 s of
+    # the PUBACKs (while still tearing down the cloud's clean session) sometimes came back
+    # without these queued messages (about 1 run in 4); the reconcile of docs/orders.md is
+    # what recovers such a loss in production (mosquitto saves its database on SIGTERM).
+    await asyncio.sleep(1.5)
+    broker.stop()
+    broker.start()
+    async with Cloud(broker.port) as cloud, Device(tmp_path / "dev", broker.url) as dev:
+        await cloud.wait_for(lambda: all(any(s == "SUCCEEDED" for s, _ in cloud.statuses(f"F{i}"))
+                                         for i in range(3)), timeout=15)
+        await asyncio.sleep(0.3)
+        for i in range(3):
+            assert [s for s, _ in cloud.statuses(f"F{i}")] == ["RECEIVED", "SUCCEEDED"]
+        assert sum(len(executed_events(dev, f"F{i}")) for i in range(3)) == 3
