@@ -59,11 +59,15 @@ def order(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     return order_dict(new_ulid(int(now * 1000)), kind, params, issued=now, expires=now + 600)
 
 
-def test_orders_reach_the_running_agent_and_apply_exactly_once(tmp_path: Path) -> None:
+def test_orders_reach_the_running_agent_and_apply_exactly_once(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     broker = Broker(tmp_path / "mqtt")
     broker.start()
+    request.addfinalizer(broker.stop)  # also when an assertion fails half-way
     sock = Path("/tmp") / f"ea-orders-{os.getpid()}.sock"
     pty = NmeaPty(link=tmp_path / "gnss")
+    request.addfinalizer(pty.close)
     gnss = pty.path
     receiver = Receiver(pty)
     with CloudServer(cloud_config(tmp_path / "cloud")) as http, receiver:
@@ -180,5 +184,3 @@ sim_file = "{tmp_path / 'reboot'}"
         finally:
             stop_agent(agent)
         assert again["rules.max_speed_kmh"] == {"value": 50, "origin": "order"}
-    broker.stop()
-    pty.close()

@@ -138,9 +138,13 @@ sim_file = "{tmp_path / 'reboot'}"
 """)
         log = (tmp_path / "agent.log").open("ab")
 
+        started: list[subprocess.Popen[bytes]] = []
+
         def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen([sys.executable, "-m", "agent", "run", "--config",
+            proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config",
                                      str(config)], stdout=log, stderr=subprocess.STDOUT)
+            started.append(proc)
+            return proc
 
         async def scenario() -> ReconcilingCloud:
             cloud = ReconcilingCloud(broker.port)
@@ -181,13 +185,19 @@ sim_file = "{tmp_path / 'reboot'}"
                 await asyncio.gather(runner, return_exceptions=True)
             return cloud
 
-        cloud = asyncio.run(scenario())
+        try:
+            cloud = asyncio.run(scenario())
+        finally:  # a failed run leaves no agent or broker behind
+            for proc in started:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            broker.stop()
+            log.close()
         r = httpx.post(f"{http.url}/events/latest", headers={"maxkeys": "1000"},
                        json={"items": [DS]})
         r.raise_for_status()
         events = r.json()["Events"]
-    broker.stop()
-    log.close()
 
     assert set(cloud.status.values()) == {"SUCCEEDED"}
     assert len(cloud.orders) == ROUNDS * (ORDERS_PER_ROUND + 1)
