@@ -233,7 +233,7 @@ class Agent:
     async def _stop_producing(self) -> None:
         """SIGTERM: stop producing, store the stopping event, deliver what can be delivered."""
         await self.supervisor.stop(self.producers)
-        self.hardware(HardwareEventType.AGENT_STOPPING)
+        self.publish(self.engine.stopping(time.time()))
         assert self.publisher is not None
         assert self.uplink is not None
         await self.publisher.flush()

@@ -67,6 +67,11 @@ class TelemetryEventType(IntEnum):
     TYRE_HIGH_PRESSURE = 35
     NETWORK_LOST = 36
     NETWORK_RESTORED = 37
+    # etrack's power alarms as telemetry, each beside its hardware event (which has no alarm
+    # number): low battery (etrack 2), power disconnected (3), power off (19).
+    LOW_BATTERY_ALARM = 38
+    POWER_DISCONNECT_ALARM = 39
+    POWER_OFF_ALARM = 40
 
 
 # etrack alarm numbers (seed 004 §2.8) per telemetry event type; 0 where none applies.
@@ -96,6 +101,9 @@ ETRACK_ALARM_TYPE: Final[Mapping[TelemetryEventType, int]] = {
     TelemetryEventType.TYRE_LEAK: 12,
     TelemetryEventType.TYRE_LOW_PRESSURE: 13,
     TelemetryEventType.TYRE_HIGH_PRESSURE: 14,
+    TelemetryEventType.LOW_BATTERY_ALARM: 2,
+    TelemetryEventType.POWER_DISCONNECT_ALARM: 3,
+    TelemetryEventType.POWER_OFF_ALARM: 19,
 }
 
 

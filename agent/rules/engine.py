@@ -151,6 +151,15 @@ class TelemetryEngine:
             outs += rule.on_tick(self.state.now, self.state, th)
         return self._wrap(outs)
 
+    def stopping(self, t: float, details: str = "") -> list[Event]:
+        """The agent-stopping hardware event (SIGTERM); when the vehicle supply is cut (the box
+        runs on its backup battery and is shutting down), etrack's powerOffAlarm (19) too."""
+        self.state.advance(t)
+        outs = [RuleOutput(t, HardwareDetail(HardwareEventType.AGENT_STOPPING, details=details))]
+        if not self._power.connected:
+            outs.append(telemetry(t, T.POWER_OFF_ALARM, {"reason": "supply disconnected"}))
+        return self._wrap(outs)
+
     def boot(self, t: float, details: str = "") -> list[Event]:
         """The agent-started hardware event (call once at start-up)."""
         self.state.advance(t)

@@ -15,8 +15,8 @@
 
 from __future__ import annotations
 
-from agent.events import HardwareDetail, HardwareEventType
-from agent.rules.base import Debounce, Rule, RuleOutput
+from agent.events import HardwareDetail, HardwareEventType, TelemetryEventType
+from agent.rules.base import Debounce, Rule, RuleOutput, telemetry
 from agent.rules.settings import RuleThresholds
 from agent.sources.readings import SourceHealth
 from agent.vehicle.inputs import StateInput
@@ -60,18 +60,18 @@ class PowerRule(Rule):
             return []
         self._change.reset()
         self.connected = not self.connected
-        kind = (
-            HardwareEventType.POWER_RESTORED
-            if self.connected
-            else HardwareEventType.POWER_DISCONNECTED
-        )
-        return [hardware(t, kind, f"supply {v:.2f} V")]
+        if self.connected:
+            return [hardware(t, HardwareEventType.POWER_RESTORED, f"supply {v:.2f} V")]
+        # etrack's powerDisconnectAlarm (3) rides on a telemetry event beside the hardware one
+        return [hardware(t, HardwareEventType.POWER_DISCONNECTED, f"supply {v:.2f} V"),
+                telemetry(t, TelemetryEventType.POWER_DISCONNECT_ALARM, {"supplyV": round(v, 2)})]
 
 
 class _LowVoltage:
-    def __init__(self, kind: HardwareEventType, label: str) -> None:
+    def __init__(self, kind: HardwareEventType, label: str, battery: str) -> None:
         self.kind = kind
         self.label = label
+        self.battery = battery
         self._low = Debounce()
         self._armed = True
 
@@ -88,13 +88,18 @@ class _LowVoltage:
             return []
         self._armed = False
         self._low.reset()
-        return [hardware(t, self.kind, f"{self.label} {v:.2f} V")]
+        # etrack's lowBatteryAlarm (2), for either battery, beside the hardware event
+        return [hardware(t, self.kind, f"{self.label} {v:.2f} V"),
+                telemetry(t, TelemetryEventType.LOW_BATTERY_ALARM,
+                          {"battery": self.battery, "voltageV": round(v, 2)})]
 
 
 class BatteryRule(Rule):
     def __init__(self) -> None:
-        self._vehicle = _LowVoltage(HardwareEventType.LOW_VEHICLE_BATTERY, "vehicle battery")
-        self._backup = _LowVoltage(HardwareEventType.LOW_BACKUP_BATTERY, "backup battery")
+        self._vehicle = _LowVoltage(HardwareEventType.LOW_VEHICLE_BATTERY, "vehicle battery",
+                                    "vehicle")
+        self._backup = _LowVoltage(HardwareEventType.LOW_BACKUP_BATTERY, "backup battery",
+                                   "backup")
 
     def on_tick(self, t: float, s: VehicleState, th: RuleThresholds) -> list[RuleOutput]:
         hold = th.low_battery_debounce_s

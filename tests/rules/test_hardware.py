@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from agent.events import HardwareDetail
+from agent.events import ETRACK_ALARM_TYPE, HardwareDetail, TelemetryDetail
 from agent.events import HardwareEventType as H
+from agent.events import TelemetryEventType as T
 from agent.rules import RuleThresholds, TelemetryEngine
 from agent.sources.readings import Signal, SourceHealth
 from agent.vehicle.inputs import StateInput
@@ -32,8 +33,13 @@ def detail(s: object) -> HardwareDetail:
 
 def test_supply_below_5_25_v_for_2_s_is_a_power_cut_and_back_is_restored() -> None:
     seen = replay(quiet(), supply({10: 0.3, 20: 12.5}, 30), until=30)
-    assert kinds(seen) == [(12, H.POWER_DISCONNECTED), (22, H.POWER_RESTORED)]
-    cut, back = detail(seen[0]), detail(seen[1])
+    # etrack's powerDisconnectAlarm (3) rides on a telemetry event beside the hardware one
+    assert kinds(seen) == [(12, H.POWER_DISCONNECTED), (12, T.POWER_DISCONNECT_ALARM),
+                           (22, H.POWER_RESTORED)]
+    alarm = seen[1].event.detail
+    assert isinstance(alarm, TelemetryDetail) and alarm.extra == {"supplyV": 0.3}
+    assert ETRACK_ALARM_TYPE[T.POWER_DISCONNECT_ALARM] == 3
+    cut, back = detail(seen[0]), detail(seen[2])
     assert cut.vehicle_battery_connected is False
     assert cut.details == "supply 0.30 V"
     assert cut.time_since_boot_ms == 72_000
@@ -47,7 +53,8 @@ def test_a_one_second_dip_is_not_a_power_cut() -> None:
 def test_power_cut_debounce_changes_at_run_time() -> None:
     e = quiet()
     e.update_thresholds(e.thresholds.with_changes(power_cut_debounce_s=1.0))
-    assert kinds(replay(e, supply({10: 0.3}, 15), until=15)) == [(11, H.POWER_DISCONNECTED)]
+    assert kinds(replay(e, supply({10: 0.3}, 15), until=15)) == [(11, H.POWER_DISCONNECTED),
+                                                                 (11, T.POWER_DISCONNECT_ALARM)]
 
 
 def test_low_vehicle_battery_after_60_s_once_per_episode_cranking_dips_ignored() -> None:
@@ -55,13 +62,34 @@ def test_low_vehicle_battery_after_60_s_once_per_episode_cranking_dips_ignored()
     # t=300 (re-arms at 11.8 + 0.3 V), sagging again from t=400.
     profile = {10: 9.8, 14: 12.6, 100: 11.5, 300: 13.9, 400: 11.6}
     seen = replay(quiet(), supply(profile, 500), until=500)
-    assert kinds(seen) == [(160, H.LOW_VEHICLE_BATTERY), (460, H.LOW_VEHICLE_BATTERY)]
+    assert kinds(seen) == [(160, H.LOW_VEHICLE_BATTERY), (160, T.LOW_BATTERY_ALARM),
+                           (460, H.LOW_VEHICLE_BATTERY), (460, T.LOW_BATTERY_ALARM)]
     assert detail(seen[0]).details == "vehicle battery 11.50 V"
+    alarm = seen[1].event.detail
+    assert isinstance(alarm, TelemetryDetail)
+    assert alarm.extra == {"battery": "vehicle", "voltageV": 11.5}
+    assert alarm.alarm_type == 2  # etrack lowBatteryAlarm
 
 
 def test_low_backup_battery() -> None:
     cells = [sig(t, Signal.BACKUP_BATTERY_V, 4.1 if t < 50 else 3.4, "power") for t in range(200)]
-    assert kinds(replay(quiet(), cells, until=200)) == [(110, H.LOW_BACKUP_BATTERY)]
+    seen = replay(quiet(), cells, until=200)
+    assert kinds(seen) == [(110, H.LOW_BACKUP_BATTERY), (110, T.LOW_BATTERY_ALARM)]
+    assert seen[1].event.detail.extra["battery"] == "backup"  # type: ignore[union-attr]
+
+
+def test_stopping_with_the_supply_cut_is_a_power_off_alarm_and_with_it_not() -> None:
+    e = quiet()
+    replay(e, supply({10: 0.3}, 15), until=15)  # the vehicle supply is cut
+    stopping = e.stopping(T0 + 16)
+    assert [type(s.detail).__name__ for s in stopping] == ["HardwareDetail", "TelemetryDetail"]
+    assert stopping[0].detail.event_type == H.AGENT_STOPPING  # type: ignore[union-attr]
+    power_off = stopping[1].detail
+    assert isinstance(power_off, TelemetryDetail)
+    assert power_off.event_type == T.POWER_OFF_ALARM and power_off.alarm_type == 19
+    healthy = quiet()
+    replay(healthy, supply({}, 5), until=5)
+    assert [s.detail.event_type for s in healthy.stopping(T0 + 6)] == [H.AGENT_STOPPING]
 
 
 def test_source_faults_and_restores() -> None:

@@ -233,12 +233,14 @@ def test_power_cut_while_armed_is_tamper_but_not_while_driving() -> None:
     parked = [*parked_at(0), *(sig(t, Signal.VEHICLE_BATTERY_V, 12.6 if t < 40 else 0.0, "power")
                                for t in range(0, 50))]  # fmt: skip
     seen = replay(quiet(), parked, until=50)
-    assert kinds(seen) == [(42, H.POWER_DISCONNECTED), (42, H.TAMPER), (42, T.TAMPER)]
-    assert extra(seen[2])["cause"] == "power_cut"
+    assert kinds(seen) == [(42, H.POWER_DISCONNECTED), (42, T.POWER_DISCONNECT_ALARM),
+                           (42, H.TAMPER), (42, T.TAMPER)]
+    assert extra(seen[3])["cause"] == "power_cut"
     driving = [sig(0, Signal.IGNITION, 1.0, "gpio"),
                *(sig(t, Signal.VEHICLE_BATTERY_V, 14.0 if t < 40 else 0.0, "power")
                  for t in range(0, 50))]  # fmt: skip
-    assert kinds(replay(quiet(), driving, until=50)) == [(42, H.POWER_DISCONNECTED)]
+    assert kinds(replay(quiet(), driving, until=50)) == [(42, H.POWER_DISCONNECTED),
+                                                         (42, T.POWER_DISCONNECT_ALARM)]
 
 
 def test_strong_shocks_while_armed_are_tamper() -> None:

@@ -76,6 +76,7 @@ async def test_unplug_replug_and_power_cut_over_real_ptys(tmp_path: Path) -> Non
         ("CAN_FAULT", "can: fault"),
         ("CAN_FAULT", "can: restored"),
         ("POWER_DISCONNECTED", "supply 0.00 V"),
+        ("POWER_DISCONNECT_ALARM", ""),
         ("POWER_RESTORED", "supply 14.10 V"),
         ("IGNITION_OFF", ""),
         ("MOVING_IGNITION_OFF", ""),
