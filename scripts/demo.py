@@ -326,7 +326,9 @@ def start_vehicle(work: Path) -> Vehicle:
     proc = start(
         [PY, "-m", "agent.sim", "run", str(ROOT / "config" / "demo-scenario.toml"),
          "--start-now", "--delay", "3", "--nmea", str(gnss), "--slcan", str(can),
-         "--power-dir", str(power)],
+         "--power-dir", str(power),
+         # the agent's simulated relay and door lock, read back: an engine cut stops the car
+         "--actuators", str(work / "actuators.json")],
         work / "simulator.log",
     )  # fmt: skip
     wait_line(proc, "scenario ", 30)

@@ -45,18 +45,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     sc = load_scenario(args.scenario)
     if args.start_now:  # live demo: receiver time = host time, so fixes are current
         sc = sc.model_copy(update={"start": datetime.now(UTC) + timedelta(seconds=args.delay)})
-    for p in (args.nmea, args.slcan, args.obd):
+    for p in (args.nmea, args.slcan, args.obd, args.modem):
         if p is not None:
             p.parent.mkdir(parents=True, exist_ok=True)
     clock = ScaledClock(sim_start=sc.start_epoch, speedup=args.speedup,
                         wall_start=time.time() + args.delay)  # fmt: skip
     player = ScenarioPlayer(sc, clock, nmea_link=args.nmea, slcan_link=args.slcan,
                             obd_link=args.obd, power_dir=args.power_dir,
-                            motion_dir=args.motion_dir)  # fmt: skip
+                            motion_dir=args.motion_dir, modem_link=args.modem,
+                            actuators_file=args.actuators)  # fmt: skip
     print(f"scenario {sc.name!r}: {sc.duration_s:g} s at x{args.speedup:g} "
           f"= {sc.duration_s / args.speedup:.1f} s wall, starting in {args.delay:g} s")  # fmt: skip
     links = (("nmea", args.nmea), ("slcan", args.slcan), ("obd", args.obd),
-             ("power", args.power_dir), ("motion", args.motion_dir))  # fmt: skip
+             ("power", args.power_dir), ("motion", args.motion_dir), ("modem", args.modem),
+             ("actuators", args.actuators))  # fmt: skip
     for name, p in links:
         if p is not None:
             print(f"  {name}: {p}")
@@ -148,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--power-dir", type=Path, help="directory for the power/IO input files")
     r.add_argument("--motion-dir", type=Path,
                    help="directory for the simulated IIO motion sensor (scenarios with [motion])")
+    r.add_argument("--modem", type=Path, help="symlink to create for the modem's AT pty")
+    r.add_argument("--actuators", type=Path,
+                   help="the agent's simulated actuator state file, read back: a cut relay "
+                        "stops the engine, the door lock locks the doors")
     r.set_defaults(func=cmd_run)
     e = sub.add_parser("events", help="run a scenario through the rules, print its events")
     e.add_argument("scenario", type=Path)

@@ -8,6 +8,7 @@ windows close the device's pty and bring a new one up behind the same link when 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
@@ -22,7 +23,7 @@ from agent.sim.motion import IioDevice, MotionModel
 from agent.sim.nmea import epoch_sentences
 from agent.sim.pty import PtyPort, slcan_responder
 from agent.sim.scenario import Scenario
-from agent.sim.truth import Truth, simulate
+from agent.sim.truth import Actuated, Truth, simulate
 
 
 class PowerFiles:
@@ -65,6 +66,34 @@ class PlayerPorts:
     modem: PtyPort | None = None
 
 
+class ActuatorReadback:
+    """The agent's simulated actuator lines (``[orders.devices.actuators] sim_state_file``, the
+    ``sim`` backend's JSON ``{"relay": 0|1, "door_lock": 0|1}``), read back by the vehicle so a
+    scenario sees the engine stop or the doors lock. Re-read only when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._state = Actuated()
+
+    def read(self) -> Actuated:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return self._state
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                data = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                return self._state  # caught mid-write: the next step reads it
+            lock = data.get("door_lock")
+            self._state = Actuated(engine_cut=bool(data.get("relay")),
+                                   locked=None if lock is None else bool(lock))
+        return self._state
+
+
 class ScenarioPlayer:
     def __init__(
         self,
@@ -77,6 +106,7 @@ class ScenarioPlayer:
         obd_link: Path | None = None,
         motion_dir: Path | None = None,
         modem_link: Path | None = None,
+        actuators_file: Path | None = None,
     ) -> None:
         self.scenario = scenario
         self.clock = clock
@@ -95,6 +125,7 @@ class ScenarioPlayer:
         if self.modem is not None and modem_link is not None:
             self.ports.modem = self.modem.attach(PtyPort(modem_link, self.modem))
         self.frames = FrameRenderer() if slcan_link else None
+        self.actuators = ActuatorReadback(actuators_file) if actuators_file else None
         self.position = 0.0  # scenario second last written
         self.max_lag_s = 0.0  # worst wall-clock lateness of a step
         self.done = threading.Event()
@@ -132,7 +163,8 @@ class ScenarioPlayer:
         slow_every = max(1, round(1.0 / dt))
         v = sc.vehicle
         try:
-            for i, tr in enumerate(simulate(sc, dt)):
+            readback = self.actuators.read if self.actuators is not None else None
+            for i, tr in enumerate(simulate(sc, dt, readback)):
                 if self._stop.is_set():
                     return
                 epoch = sc.start_epoch + tr.t

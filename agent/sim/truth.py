@@ -9,7 +9,7 @@ manoeuvres. Everything the output renderers (NMEA, SLCAN, power inputs, readings
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from agent.sim.scenario import Harsh, Scenario
@@ -74,8 +74,25 @@ def _tyres(sc: Scenario, t: float) -> tuple[tuple[int, float, float, float], ...
     return tuple(out)
 
 
-def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
-    """Truth samples at ``0, dt, 2 dt, ...`` up to and including ``duration_s``."""
+ENGINE_CUT_DECEL_MS2 = 3.0  # the engine stopped by the relay: the vehicle rolls to a stop
+
+
+@dataclass(frozen=True, slots=True)
+class Actuated:
+    """What the agent's actuators hold now (read back by the player): the fuel-cut relay and
+    the door lock. ``None`` = not driven: the scenario's own plan decides."""
+
+    engine_cut: bool = False
+    locked: bool | None = None
+
+
+def simulate(sc: Scenario, dt: float = 0.1,
+             actuated: Callable[[], Actuated] | None = None) -> Iterator[Truth]:
+    """Truth samples at ``0, dt, 2 dt, ...`` up to and including ``duration_s``.
+
+    ``actuated`` (read every step) closes the loop with the agent's actuators: a cut relay
+    stops the engine (no rpm, the vehicle rolls to a stop and cannot drive off), the door lock
+    drives the central locking."""
     v = sc.vehicle
     lat, lon = sc.route[0]
     target_i = 1 if len(sc.route) > 1 else None
@@ -110,12 +127,17 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
             locked = p.locked if p.locked is not None else locked
             sos = p.sos if p.sos is not None else sos
             fuel = p.fuel_pct if p.fuel_pct is not None else fuel
-        # Longitudinal: harsh manoeuvre or the plan's ramp.
+        act = actuated() if actuated is not None else Actuated()
+        if act.locked is not None:
+            locked = act.locked
+        # Longitudinal: harsh manoeuvre or the plan's ramp (a cut engine only rolls out).
         h = _active(sc.harsh, t)
         if h is not None and h.kind == "accel":
             a = h.ms2
         elif h is not None and h.kind == "brake":
             a = -min(h.ms2, speed / dt)
+        elif act.engine_cut:
+            a = -min(ENGINE_CUT_DECEL_MS2, speed / dt)
         else:
             gap = target_speed - speed
             a = math.copysign(min(accel_rate, abs(gap) / dt), gap) if gap else 0.0
@@ -137,7 +159,8 @@ def simulate(sc: Scenario, dt: float = 0.1) -> Iterator[Truth]:
                     max_yaw = sc.lateral_ms2 / speed
                     yaw = max(-max_yaw, min(max_yaw, err / dt))
         rpm = (
-            rpm_override
+            0.0 if act.engine_cut
+            else rpm_override
             if rpm_override is not None
             else (v.idle_rpm + v.rpm_per_kmh * speed * 3.6 if ignition else 0.0)
         )
