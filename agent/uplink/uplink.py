@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,12 +100,9 @@ class Uplink:
         # diagnostics
         self._state = "stopped"
         self.heartbeat = Heartbeat()
-        self._sent_events = 0
-        self._sent_batches = 0
-        self._sent_bytes = 0
-        self._files_uploaded = 0
-        self._dead_lettered = 0
-        self._retries = 0
+        # Event counts diagnostics() reports: sent_events, sent_batches, sent_bytes,
+        # files_uploaded, dead_lettered, retries.
+        self.counts: Counter[str] = Counter()
         self._last_error: str | None = None
         self._last_error_at: float | None = None
         self._last_success_at: float | None = None
@@ -201,12 +199,12 @@ class Uplink:
         return {
             "cloud_url": self._settings.url,
             "state": self._state,
-            "sent_events": self._sent_events,
-            "sent_batches": self._sent_batches,
-            "sent_bytes": self._sent_bytes,
-            "files_uploaded": self._files_uploaded,
-            "dead_lettered": self._dead_lettered,
-            "retries": self._retries,
+            "sent_events": self.counts["sent_events"],
+            "sent_batches": self.counts["sent_batches"],
+            "sent_bytes": self.counts["sent_bytes"],
+            "files_uploaded": self.counts["files_uploaded"],
+            "dead_lettered": self.counts["dead_lettered"],
+            "retries": self.counts["retries"],
             "consecutive_failures": self._backoff.failures,
             "backoff_s": round(self._last_delay_s, 3),
             "backoff_ceiling_s": round(self._backoff.ceiling(), 3),
@@ -267,7 +265,7 @@ class Uplink:
         return self._client
 
     async def _back_off(self, error: str, retry_after: float | None) -> None:
-        self._retries += 1
+        self.counts["retries"] += 1
         self._last_error = error
         self._last_error_at = time.time()
         if (
@@ -358,7 +356,7 @@ class Uplink:
             log.error("uplink: could not release %d rows: %s", len(row_ids), exc)
 
     async def _deliver(self, claimed: list[StoredEvent], pending: set[int]) -> DrainResult:
-        dead_before, files_before = self._dead_lettered, self._files_uploaded
+        dead_before, files_before = self.counts["dead_lettered"], self.counts["files_uploaded"]
         refused = await self._upload_files(claimed)
         for ev in claimed:
             if ev.row_id in refused:
@@ -370,15 +368,15 @@ class Uplink:
         return DrainResult(
             claimed=len(claimed),
             sent=sent,
-            dead_lettered=self._dead_lettered - dead_before,
-            files_uploaded=self._files_uploaded - files_before,
+            dead_lettered=self.counts["dead_lettered"] - dead_before,
+            files_uploaded=self.counts["files_uploaded"] - files_before,
         )
 
     async def _dead_letter(self, ev: StoredEvent, error: str, pending: set[int]) -> None:
         log.warning("uplink: event %s refused for good: %s", ev.ulid, error)
         await asyncio.to_thread(self._outbox.dead_letter, ev.row_id, error)
         pending.discard(ev.row_id)
-        self._dead_lettered += 1
+        self.counts["dead_lettered"] += 1
 
     async def _post(self, chunk: list[StoredEvent], pending: set[int]) -> int:
         """POST one body; ack and dead-letter per the answer; return how many were accepted."""
@@ -408,9 +406,9 @@ class Uplink:
         for ev in chunk:
             if ev.row_id in refused:
                 await self._dead_letter(ev, refused[ev.row_id], pending)
-        self._sent_events += len(accepted)
-        self._sent_batches += 1
-        self._sent_bytes += len(payload)
+        self.counts["sent_events"] += len(accepted)
+        self.counts["sent_batches"] += 1
+        self.counts["sent_bytes"] += len(payload)
         return len(accepted)
 
     async def _bisect(self, chunk: list[StoredEvent], pending: set[int]) -> int:
@@ -461,7 +459,7 @@ class Uplink:
             async with gate:
                 await self.client.put_file(url, f, size)
             await asyncio.to_thread(self._outbox.mark_file_uploaded, f.file_id)
-            self._files_uploaded += 1
+            self.counts["files_uploaded"] += 1
 
         results = await asyncio.gather(
             *(put(f, url, size) for (_, f, size), url in zip(group, urls, strict=True)),

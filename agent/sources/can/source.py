@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
@@ -47,13 +48,9 @@ class CanSource(ThreadedSource):
         self._open: Callable[[], can.BusABC] = bus_factory or (
             lambda: open_bus(settings, self._decoder.pgns)
         )
-        self._opens = 0
-        self._open_failures = 0
-        self._disconnects = 0
-        self._error_frames = 0
-        self._remote_frames = 0
-        self._malformed_lines = 0
-        self._nacks = 0
+        # Event counts diagnostics() reports: opens, open_failures, disconnects, error_frames,
+        # remote_frames, malformed_lines, nacks.
+        self.counts: Counter[str] = Counter()
         self._last_frame_t: float | None = None
         self._bus: can.BusABC | None = None
 
@@ -82,22 +79,22 @@ class CanSource(ThreadedSource):
             try:
                 bus = self._open()
             except Exception as exc:  # CanError, SerialException/OSError, ValueError
-                self._open_failures += 1
+                self.counts["open_failures"] += 1
                 self.report_health(False, f"cannot open {s.backend} {s.channel}: {exc}", hand_over)
                 stop.wait(s.reconnect_s)
                 continue
-            self._opens += 1
+            self.counts["opens"] += 1
             self._bus = bus
             self.report_health(True, f"{s.backend} {s.channel} open", hand_over)
             try:
                 self._pump(bus, stop, hand_over)
             except (can.CanError, OSError, ValueError) as exc:
-                self._disconnects += 1
+                self.counts["disconnects"] += 1
                 self.report_health(False, f"{s.backend} {s.channel} lost: {exc}", hand_over)
             finally:
                 self._bus = None
-                self._malformed_lines += getattr(bus, "malformed_lines", 0)
-                self._nacks += getattr(bus, "nacks", 0)
+                self.counts["malformed_lines"] += getattr(bus, "malformed_lines", 0)
+                self.counts["nacks"] += getattr(bus, "nacks", 0)
                 with suppress(Exception):  # the port may be gone already
                     bus.shutdown()
 
@@ -113,9 +110,9 @@ class CanSource(ThreadedSource):
                 msg = recv(RECV_TIMEOUT_S)
                 if msg is not None:
                     if msg.is_error_frame:
-                        self._error_frames += 1
+                        self.counts["error_frames"] += 1
                     elif msg.is_remote_frame:
-                        self._remote_frames += 1
+                        self.counts["remote_frames"] += 1
                     else:
                         readings = decode(
                             msg.arbitration_id, msg.data, msg.timestamp, msg.is_extended_id)
@@ -140,13 +137,13 @@ class CanSource(ThreadedSource):
             "channel": self._settings.channel,
             "bitrate": self._settings.bitrate,
             "up": self._up,
-            "opens": self._opens,
-            "open_failures": self._open_failures,
-            "disconnects": self._disconnects,
-            "error_frames": self._error_frames,
-            "remote_frames": self._remote_frames,
-            "malformed_lines": self._malformed_lines + getattr(bus, "malformed_lines", 0),
-            "adapter_nacks": self._nacks + getattr(bus, "nacks", 0),
+            "opens": self.counts["opens"],
+            "open_failures": self.counts["open_failures"],
+            "disconnects": self.counts["disconnects"],
+            "error_frames": self.counts["error_frames"],
+            "remote_frames": self.counts["remote_frames"],
+            "malformed_lines": self.counts["malformed_lines"] + getattr(bus, "malformed_lines", 0),
+            "adapter_nacks": self.counts["nacks"] + getattr(bus, "nacks", 0),
             "last_error": self._last_error,
             "last_frame_t": self._last_frame_t,
         }

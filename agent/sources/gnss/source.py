@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
@@ -60,14 +61,12 @@ class GnssSerialSource(ThreadedSource):
         self._health = LinkHealth(stall_timeout_s)
         self._wall = wall_clock
         self._serial: Any = None  # the open serial.Serial, for cancel_read from the loop
-        self._opens = 0
-        self._open_failures = 0
-        self._disconnects = 0
-        self._fixes = 0
+        # Event counts diagnostics() reports: opens, open_failures, disconnects, fixes,
+        # unchanged.
+        self.counts: Counter[str] = Counter()
         self._last_error = ""
         self._last_fix_t: float | None = None
         self._last_sent: GnssFix | None = None
-        self._unchanged = 0
 
     @classmethod
     def from_settings(cls, settings: GnssSettings) -> GnssSerialSource | None:
@@ -97,12 +96,12 @@ class GnssSerialSource(ThreadedSource):
             try:
                 port = serial.Serial(self.port, self.baudrate, timeout=READ_TIMEOUT_S)
             except (serial.SerialException, OSError, ValueError) as exc:
-                self._open_failures += 1
+                self.counts["open_failures"] += 1
                 self._fault(f"cannot open {self.port}: {exc}", hand_over)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.reconnect_max_s)
                 continue
-            self._opens += 1
+            self.counts["opens"] += 1
             self._serial = port
             log.info("gnss: %s open at %d bd", self.port, self.baudrate)
             self._health.connected(time.monotonic())
@@ -110,7 +109,7 @@ class GnssSerialSource(ThreadedSource):
                 if self._pump(port, stop, hand_over):
                     backoff = self.reconnect_min_s  # it worked for a while: retry quickly
             except (serial.SerialException, OSError) as exc:
-                self._disconnects += 1
+                self.counts["disconnects"] += 1
                 self._fault(f"{self.port} lost: {exc}", hand_over)
             finally:
                 self._serial = None
@@ -139,7 +138,7 @@ class GnssSerialSource(ThreadedSource):
             if batch:
                 fixes = len(batch) - (change is not None)
                 if fixes:
-                    self._fixes += fixes
+                    self.counts["fixes"] += fixes
                     self._last_fix_t = t
                 hand_over(batch)
         return got_any
@@ -151,7 +150,7 @@ class GnssSerialSource(ThreadedSource):
         for fix in fixes:
             last = self._last_sent
             if last is not None and replace(last, t=fix.t) == fix:
-                self._unchanged += 1
+                self.counts["unchanged"] += 1
                 continue
             self._last_sent = fix
             out.append(fix)
@@ -176,11 +175,11 @@ class GnssSerialSource(ThreadedSource):
             "port": self.port,
             "baudrate": self.baudrate,
             "link_ok": self._health.ok,
-            "opens": self._opens,
-            "open_failures": self._open_failures,
-            "disconnects": self._disconnects,
-            "fixes": self._fixes,
-            "unchanged_updates_dropped": self._unchanged,
+            "opens": self.counts["opens"],
+            "open_failures": self.counts["open_failures"],
+            "disconnects": self.counts["disconnects"],
+            "fixes": self.counts["fixes"],
+            "unchanged_updates_dropped": self.counts["unchanged"],
             "last_fix_t": self._last_fix_t,
             "last_error": self._last_error,
             "nmea": self._parser.counters(),

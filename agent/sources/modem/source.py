@@ -116,11 +116,9 @@ class ModemSource(ThreadedSource):
         self._current_iccid = ""
         self._next_iccid = 0.0
         self._at_counts: Counter[str] = Counter()
-        self._parse_errors = 0
-        self._rounds = 0
-        self._opens = 0
-        self._open_failures = 0
-        self._disconnects = 0
+        # Event counts diagnostics() reports: parse_errors, rounds, opens, open_failures,
+        # disconnects.
+        self.counts: Counter[str] = Counter()
         self._last: CellularStatus | None = None
         self._modem: AtModem | None = None
 
@@ -142,11 +140,11 @@ class ModemSource(ThreadedSource):
             try:
                 port = self._open()
             except (serial.SerialException, OSError, ValueError) as exc:
-                self._open_failures += 1
+                self.counts["open_failures"] += 1
                 self.report_health(False, f"cannot open {s.port}: {exc}", hand_over)
                 stop.wait(s.reconnect_s)
                 continue
-            self._opens += 1
+            self.counts["opens"] += 1
             modem = AtModem(port, s.command_timeout_s, stop)
             self._modem = modem
             try:
@@ -154,7 +152,7 @@ class ModemSource(ThreadedSource):
             except AtStoppedError:
                 pass
             except (serial.SerialException, OSError) as exc:
-                self._disconnects += 1
+                self.counts["disconnects"] += 1
                 self.report_health(False, f"modem {s.port} lost: {exc}", hand_over)
             except AtTimeoutError as exc:
                 self.report_health(False, f"modem {s.port} not answering: {exc}", hand_over)
@@ -201,7 +199,7 @@ class ModemSource(ThreadedSource):
             try:
                 return parse(line)
             except ValueError:
-                self._parse_errors += 1
+                self.counts["parse_errors"] += 1
         return None
 
     def _at_round(self, modem: AtModem) -> tuple[CellularStatus, bool]:
@@ -290,7 +288,7 @@ class ModemSource(ThreadedSource):
         stored = self._iccid.value
         if status.iccid:
             status = _with_stored(status, stored)
-        self._rounds += 1
+        self.counts["rounds"] += 1
         self._last = status
         hand_over([status])
         if status.iccid and status.iccid != stored:
@@ -302,12 +300,12 @@ class ModemSource(ThreadedSource):
             "backend": self._settings.backend,
             "port": self._settings.port if self._settings.backend == "at" else None,
             "up": self._up,
-            "rounds": self._rounds,
-            "opens": self._opens,
-            "open_failures": self._open_failures,
-            "disconnects": self._disconnects,
+            "rounds": self.counts["rounds"],
+            "opens": self.counts["opens"],
+            "open_failures": self.counts["open_failures"],
+            "disconnects": self.counts["disconnects"],
             "at": dict(self._at_counts + (self._modem.counts if self._modem else Counter())),
-            "parse_errors": self._parse_errors,
+            "parse_errors": self.counts["parse_errors"],
             "registration": str(last.registration) if last else None,
             "signal_pct": last.signal_pct if last else None,
             "csq": last.csq if last else None,

@@ -77,12 +77,9 @@ class ObdSource(ThreadedSource):
         self._vehicle_responding: bool | None = None
         self._vehicle_detail = ""
         self._errors: Counter[str] = Counter()
-        self._opens = 0
-        self._open_failures = 0
-        self._disconnects = 0
-        self._sessions = 0
-        self._readings = 0
-        self._dtc_reads = 0
+        # Event counts diagnostics() reports: opens, open_failures, disconnects, sessions,
+        # readings, dtc_reads.
+        self.counts: Counter[str] = Counter()
         self._last_values: dict[str, float] = {}
         self._last_dtcs: tuple[str, ...] | None = None
         self._dropped_pids: set[int] = set()
@@ -100,17 +97,17 @@ class ObdSource(ThreadedSource):
             try:
                 port = self._open()
             except (serial.SerialException, OSError, ValueError) as exc:
-                self._open_failures += 1
+                self.counts["open_failures"] += 1
                 self.report_health(False, f"cannot open {s.port}: {exc}", hand_over)
                 stop.wait(s.reconnect_s)
                 continue
-            self._opens += 1
+            self.counts["opens"] += 1
             try:
                 self._session(Elm327(port, s.command_timeout_s, stop), stop, hand_over)
             except ElmStoppedError:
                 pass
             except (serial.SerialException, OSError) as exc:
-                self._disconnects += 1
+                self.counts["disconnects"] += 1
                 self.report_health(False, f"adapter {s.port} lost: {exc}", hand_over)
             except ElmError as exc:  # timeouts, a refused AT command: the adapter itself
                 self.report_health(False, f"adapter {s.port} not answering: {exc}", hand_over)
@@ -124,7 +121,7 @@ class ObdSource(ThreadedSource):
         s = self._settings
         session = ObdSession(elm, s.connect_timeout_s)
         session.errors = self._errors  # one tally across sessions
-        self._sessions += 1
+        self.counts["sessions"] += 1
         version = session.initialize()
         self._version = version
         self.report_health(True, f"{version} on {s.port}", hand_over)
@@ -200,10 +197,10 @@ class ObdSource(ThreadedSource):
                     pass  # counted by the session; retried next round
                 else:
                     next_dtc = time.monotonic() + s.dtc_interval_s
-                    self._dtc_reads += 1
+                    self.counts["dtc_reads"] += 1
                     self._last_dtcs = codes
                     batch.append(TroubleCodes(time.time(), codes))
-            self._readings += sum(isinstance(r, SignalReading) for r in batch)
+            self.counts["readings"] += sum(isinstance(r, SignalReading) for r in batch)
             hand_over(batch)
             stop.wait(s.poll_interval_s)
 
@@ -226,12 +223,12 @@ class ObdSource(ThreadedSource):
             "protocol": info.protocol if info else None,
             "supported_pids": sorted(f"{p:02X}" for p in info.supported) if info else [],
             "dropped_pids": sorted(f"{p:02X}" for p in self._dropped_pids),
-            "opens": self._opens,
-            "open_failures": self._open_failures,
-            "disconnects": self._disconnects,
-            "sessions": self._sessions,
-            "readings": self._readings,
-            "dtc_reads": self._dtc_reads,
+            "opens": self.counts["opens"],
+            "open_failures": self.counts["open_failures"],
+            "disconnects": self.counts["disconnects"],
+            "sessions": self.counts["sessions"],
+            "readings": self.counts["readings"],
+            "dtc_reads": self.counts["dtc_reads"],
             "errors": dict(self._errors),
             "last_values": dict(self._last_values),
             "implausible": self._refusals.as_dict(),
