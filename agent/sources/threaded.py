@@ -14,8 +14,10 @@ import logging
 import threading
 import time
 from abc import abstractmethod
+from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
+from typing import TypeVar
 
 from agent.health import BeatingEvent
 from agent.sources.readings import Emit, Reading, Source, SourceHealth
@@ -23,6 +25,7 @@ from agent.sources.readings import Emit, Reading, Source, SourceHealth
 log = logging.getLogger(__name__)
 
 HandOver = Callable[[list[Reading]], None]
+T = TypeVar("T")
 
 
 class ThreadedSource(Source):
@@ -43,6 +46,20 @@ class ThreadedSource(Source):
         self._up = ok
         (log.info if ok else log.warning)("%s: %s", self.name, detail)
         hand_over([SourceHealth(time.time(), self.name, ok, detail)])
+
+    def open_or_wait(self, open_: Callable[[], T], what: str, stop: threading.Event,
+                     hand_over: HandOver, *, counts: Counter[str], wait_s: float) -> T | None:
+        """One attempt to open the device (from the reader thread): the handle, or None after
+        counting the failure, reporting the source down and waiting ``wait_s`` (or the stop)."""
+        try:
+            handle = open_()
+        except (OSError, ValueError) as exc:  # pyserial's SerialException is an OSError
+            counts["open_failures"] += 1
+            self.report_health(False, f"cannot open {what}: {exc}", hand_over)
+            stop.wait(wait_s)
+            return None
+        counts["opens"] += 1
+        return handle
 
     def wake(self) -> None:
         """Unblock a read in progress when stopping (optional; default: wait for its timeout)."""

@@ -232,18 +232,8 @@ class J1939Decoder:
             return self._composite(plan, raw, t)
         out: list[CanReading] | None = None
         for sp in plan.signals:
-            value = raw[sp.name]
-            if sp.check_na:
-                top = value >> sp.na_shift
-                if top == sp.na_code:
-                    sp.not_available += 1
-                    continue
-                if top == sp.error_code:
-                    sp.errors += 1
-                    continue
-            phys = value * sp.scale + sp.offset
-            if phys < sp.minimum or phys > sp.maximum:
-                sp.out_of_range += 1
+            phys = _physical(sp, raw[sp.name])
+            if phys is None:
                 continue
             target = sp.signal
             if target is not None and not plausible(target, phys * sp.factor):
@@ -271,18 +261,8 @@ class J1939Decoder:
         """A message whose fields make one reading (TIRE): same checks, then the builder."""
         values: dict[str, float] = {}
         for sp in plan.signals:
-            value = raw[sp.name]
-            if sp.check_na:
-                top = value >> sp.na_shift
-                if top == sp.na_code:
-                    sp.not_available += 1
-                    continue
-                if top == sp.error_code:
-                    sp.errors += 1
-                    continue
-            phys = value * sp.scale + sp.offset
-            if phys < sp.minimum or phys > sp.maximum:
-                sp.out_of_range += 1
+            phys = _physical(sp, raw[sp.name])
+            if phys is None:
                 continue
             limit = COMPOSITE_LIMITS.get(sp.name)
             if limit is not None and not plausible(limit, phys):
@@ -346,3 +326,21 @@ class J1939Decoder:
             "implausible": sum(sp.implausible for p in self._by_pgn.values() for sp in p.signals),
             "signals": signals,
         }
+
+
+def _physical(sp: SignalPlan, value: int) -> float | None:
+    """The raw field in physical units, or None (counted) when J1939 marks it not available
+    or an error, or it is outside the DBC's range."""
+    if sp.check_na:
+        top = value >> sp.na_shift
+        if top == sp.na_code:
+            sp.not_available += 1
+            return None
+        if top == sp.error_code:
+            sp.errors += 1
+            return None
+    phys = value * sp.scale + sp.offset
+    if phys < sp.minimum or phys > sp.maximum:
+        sp.out_of_range += 1
+        return None
+    return phys

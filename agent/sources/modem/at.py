@@ -16,9 +16,9 @@ import re
 import threading
 import time
 from collections import Counter
-from typing import Protocol
 
 from agent.errors import SourceError
+from agent.sources.serialport import SerialPort
 
 FINAL_OK = "OK"
 _FINAL_ERROR = re.compile(r"^(ERROR|\+CME ERROR:.*|\+CMS ERROR:.*|NO CARRIER|COMMAND NOT SUPPORT)$")
@@ -26,17 +26,6 @@ _FINAL_ERROR = re.compile(r"^(ERROR|\+CME ERROR:.*|\+CMS ERROR:.*|NO CARRIER|COM
 _URC = re.compile(r"^(\+\w+:.*|\^\w+.*|RING|RDY|NO CARRIER|POWERED DOWN|NORMAL POWER DOWN|"
                   r"\+CPIN: .*|SMS DONE|PB DONE|CALL READY|UNDER-VOLTAGE.*|OVER-VOLTAGE.*)$")
 _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
-
-
-class SerialPort(Protocol):
-    """What the client needs of a pyserial ``Serial`` (with a short read timeout)."""
-
-    @property
-    def in_waiting(self) -> int: ...
-    def read(self, size: int = 1) -> bytes: ...
-    def write(self, data: bytes) -> int | None: ...
-    def reset_input_buffer(self) -> None: ...
-    def close(self) -> None: ...
 
 
 class AtError(SourceError):

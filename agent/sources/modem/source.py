@@ -35,7 +35,7 @@ import serial
 
 from agent.errors import SourceError
 from agent.events import ConnectionType
-from agent.sources.modem.at import AtError, AtModem, AtStoppedError, AtTimeoutError, SerialPort
+from agent.sources.modem.at import AtError, AtModem, AtStoppedError, AtTimeoutError
 from agent.sources.modem.mmcli import Mmcli
 from agent.sources.modem.parse import (
     Registration,
@@ -48,6 +48,7 @@ from agent.sources.modem.parse import (
     parse_reg,
 )
 from agent.sources.readings import CellularStatus, RegistrationState
+from agent.sources.serialport import SerialPort
 from agent.sources.settings import ModemSettings
 from agent.sources.threaded import HandOver, ThreadedSource
 
@@ -137,14 +138,10 @@ class ModemSource(ThreadedSource):
     def _at_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         s = self._settings
         while not stop.is_set():
-            try:
-                port = self._open()
-            except (serial.SerialException, OSError, ValueError) as exc:
-                self.counts["open_failures"] += 1
-                self.report_health(False, f"cannot open {s.port}: {exc}", hand_over)
-                stop.wait(s.reconnect_s)
+            port = self.open_or_wait(self._open, s.port, stop, hand_over,
+                                     counts=self.counts, wait_s=s.reconnect_s)
+            if port is None:
                 continue
-            self.counts["opens"] += 1
             modem = AtModem(port, s.command_timeout_s, stop)
             self._modem = modem
             try:

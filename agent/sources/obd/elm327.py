@@ -14,9 +14,9 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from typing import Protocol
 
 from agent.errors import SourceError
+from agent.sources.serialport import SerialPort
 
 PROMPT = b">"
 
@@ -40,17 +40,6 @@ _ERR_CODE = re.compile(r"^ERR\d\d$")  # ERR94 etc.: internal error codes
 _LENGTH = re.compile(r"^[0-9A-F]{3}$")  # multi-frame: total byte count
 _FRAME = re.compile(r"^([0-9A-F]):((?:[0-9A-F]{2})+)$")  # multi-frame: numbered frame
 _HEX = re.compile(r"^(?:[0-9A-F]{2})+$")
-
-
-class SerialPort(Protocol):
-    """What the client needs of a pyserial ``Serial`` (with a short read timeout)."""
-
-    @property
-    def in_waiting(self) -> int: ...
-    def read(self, size: int = 1) -> bytes: ...
-    def write(self, data: bytes) -> int | None: ...
-    def reset_input_buffer(self) -> None: ...
-    def close(self) -> None: ...
 
 
 class ElmError(SourceError):

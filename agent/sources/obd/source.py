@@ -28,7 +28,7 @@ from contextlib import suppress
 
 import serial
 
-from agent.sources.obd.elm327 import Elm327, ElmError, ElmStoppedError, ElmTimeoutError, SerialPort
+from agent.sources.obd.elm327 import Elm327, ElmError, ElmStoppedError, ElmTimeoutError
 from agent.sources.obd.pids import POLLED_PIDS, Pid
 from agent.sources.obd.session import ObdInfo, ObdSession
 from agent.sources.plausibility import Refusals
@@ -37,6 +37,7 @@ from agent.sources.readings import (
     SignalReading,
     TroubleCodes,
 )
+from agent.sources.serialport import SerialPort
 from agent.sources.settings import ObdSettings
 from agent.sources.threaded import HandOver, ThreadedSource
 
@@ -94,14 +95,10 @@ class ObdSource(ThreadedSource):
         """Sessions until ``stop``, reopening after a loss. Runs in its own thread."""
         s = self._settings
         while not stop.is_set():
-            try:
-                port = self._open()
-            except (serial.SerialException, OSError, ValueError) as exc:
-                self.counts["open_failures"] += 1
-                self.report_health(False, f"cannot open {s.port}: {exc}", hand_over)
-                stop.wait(s.reconnect_s)
+            port = self.open_or_wait(self._open, s.port, stop, hand_over,
+                                     counts=self.counts, wait_s=s.reconnect_s)
+            if port is None:
                 continue
-            self.counts["opens"] += 1
             try:
                 self._session(Elm327(port, s.command_timeout_s, stop), stop, hand_over)
             except ElmStoppedError:
