@@ -37,6 +37,11 @@ def received(cloud: CloudServer) -> list[dict[str, Any]]:
     return sorted(r.json()["Events"], key=lambda e: e["sequenceNumber"])
 
 
+def speeding(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["telemetryEvent"].get("telemetryEventType")
+            == TelemetryEventType.SPEEDING_STARTED]
+
+
 def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)],
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, env=os.environ)
@@ -113,6 +118,11 @@ sim_file = "{tmp_path / 'reboot'}"
                         s for s, _ in cloud.statuses(cfg["orderUlid"])]), 20)
                     await cloud.send(cfg)  # redelivered: answered, not applied again
                     await cloud.wait_for(lambda: len(cloud.statuses(cfg["orderUlid"])) >= 3, 10)
+                    # The next speeding uses the new limit: 72 km/h is over 50 (not over 90).
+                    for _ in range(150):
+                        if speeding(await asyncio.to_thread(received, http)):
+                            break
+                        await asyncio.sleep(0.2)
                     relay = order("command", {"command": "RELAY,1"})
                     await cloud.send(relay)
                     await cloud.wait_for(lambda: any("speed 72 km/h" in d for s, d in
@@ -166,6 +176,10 @@ sim_file = "{tmp_path / 'reboot'}"
         assert actuators["relay"] == 1  # the simulated relay line holds the cut
 
         events = received(http)
+        over = speeding(events)
+        assert over, "72 km/h is speeding once MAX_SPEED_KMH is 50"
+        assert over[0]["telemetryEvent"]["speedLimitKmh"] == 50
+        assert over[0]["telemetryEvent"]["maxSpeedExceeded"] is True
         executed = [e for e in events if e["hardwareEvent"].get("HardwareEventType")
                     == HardwareEventType.ORDER_EXECUTED]
         by_order = {e["hardwareEvent"]["OriginalUlid"]: e for e in executed}
