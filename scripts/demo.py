@@ -111,6 +111,9 @@ def start_broker(binary: str, work: Path) -> tuple[subprocess.Popen[str], str]:
         "persistence true\n"
         f"persistence_location {conf_dir}/\n"
         f"log_dest file {conf_dir}/mosquitto.log\n"
+        # orders' statuses are small messages back to back: without this, Nagle + delayed ACK
+        # add ~40 ms per status towards the cloud (docs/benchmarks.md, orders)
+        "set_tcp_nodelay true\n"
     )
     proc = start([binary, "-c", str(conf)], work / "mosquitto.stderr.log")
     deadline = time.monotonic() + 10
