@@ -152,12 +152,28 @@ class TelemetryEngine:
         return self._wrap(outs)
 
     def stopping(self, t: float, details: str = "") -> list[Event]:
-        """The agent-stopping hardware event (SIGTERM); when the vehicle supply is cut (the box
-        runs on its backup battery and is shutting down), etrack's powerOffAlarm (19) too."""
+        """The agent-stopping hardware event (SIGTERM). When the vehicle supply is cut, the box
+        is going off for want of power (it ran on its backup battery, or a power-fail line
+        shuts it down), which is etrack's powerOffAlarm (19): a telemetry event beside it.
+
+        Cut = the power rule has declared the supply disconnected (hardware 3 went out), or the
+        latest supply reading is already below ``power_cut_voltage_v`` though its debounce has
+        not run yet (a shutdown that follows the cut within ``power_cut_debounce_s``). A stop
+        with the supply present (service restart, update) is not a power off."""
         self.state.advance(t)
         outs = [RuleOutput(t, HardwareDetail(HardwareEventType.AGENT_STOPPING, details=details))]
-        if not self._power.connected:
-            outs.append(telemetry(t, T.POWER_OFF_ALARM, {"reason": "supply disconnected"}))
+        supply = self.state.vehicle_battery_v
+        falling = supply is not None and supply < self._th.power_cut_voltage_v
+        if not self._power.connected or falling:
+            extra: dict[str, object] = {
+                "reason": "supply disconnected" if not self._power.connected else "supply cut",
+            }
+            if supply is not None:
+                extra["supplyV"] = round(supply, 2)
+            backup = self.state.backup_battery_v
+            if backup is not None:
+                extra["backupV"] = round(backup, 2)
+            outs.append(telemetry(t, T.POWER_OFF_ALARM, extra))
         return self._wrap(outs)
 
     def boot(self, t: float, details: str = "") -> list[Event]:

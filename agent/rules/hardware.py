@@ -6,6 +6,10 @@
   cut + ``power_restore_hysteresis_v`` for the same time = restored.
 * Low battery: below the threshold (but not a power cut) for ``low_battery_debounce_s``; once
   per episode, re-armed at threshold + ``low_battery_hysteresis_v``.
+* etrack alarm numbers: hardware events carry none, so power disconnected is followed (same
+  timestamp) by telemetry 39 (etrack powerDisconnectAlarm, 3) and each low battery by
+  telemetry 38 (lowBatteryAlarm, 2; ``battery`` vehicle / backup). Power off (etrack 19) is
+  the engine's ``stopping``: the agent stopping while the supply is cut.
 * Faults: a component's health going down (GNSS → 7, CAN/OBD and the power inputs → 8, each
   camera by its id → 9, driver monitoring → 10, the publisher/outbox → 11; ``Details``
   "gnss: fault: ..."), given to the rules as ``SourceHealth`` by the runtime on transitions;

@@ -87,9 +87,31 @@ def test_stopping_with_the_supply_cut_is_a_power_off_alarm_and_with_it_not() -> 
     power_off = stopping[1].detail
     assert isinstance(power_off, TelemetryDetail)
     assert power_off.event_type == T.POWER_OFF_ALARM and power_off.alarm_type == 19
+    assert power_off.extra == {"reason": "supply disconnected", "supplyV": 0.3}
+    assert stopping[1].timestamp_ms == stopping[0].timestamp_ms == round((T0 + 16) * 1000)
     healthy = quiet()
     replay(healthy, supply({}, 5), until=5)
     assert [s.detail.event_type for s in healthy.stopping(T0 + 6)] == [H.AGENT_STOPPING]
+
+
+def test_a_shutdown_within_the_cut_debounce_is_still_a_power_off_with_the_backup_voltage() -> None:
+    # The supply drops to 0.3 V at t=10 and a power-fail line shuts the box down at t=11, before
+    # the 2 s debounce declares the cut: no hardware 3 / telemetry 39, but power off (19).
+    e = quiet()
+    inputs = [*supply({10: 0.3}, 10), sig(10, Signal.BACKUP_BATTERY_V, 3.95, "power")]
+    assert kinds(replay(e, inputs, until=11)) == []
+    stopping = e.stopping(T0 + 11)
+    assert [s.detail.event_type for s in stopping] == [H.AGENT_STOPPING, T.POWER_OFF_ALARM]
+    power_off = stopping[1].detail
+    assert isinstance(power_off, TelemetryDetail) and power_off.alarm_type == 19
+    assert power_off.extra == {"reason": "supply cut", "supplyV": 0.3, "backupV": 3.95}
+    # the hardware event still says what the power rule had decided: connected
+    assert isinstance(stopping[0].detail, HardwareDetail)
+    assert stopping[0].detail.vehicle_battery_connected is True
+    # a low but live supply (a flat 12 V battery at 9 V) is not a power off
+    weak = quiet()
+    replay(weak, supply({0: 9.0}, 10), until=10)
+    assert [s.detail.event_type for s in weak.stopping(T0 + 11)] == [H.AGENT_STOPPING]
 
 
 def test_source_faults_and_restores() -> None:
