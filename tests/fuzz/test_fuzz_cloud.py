@@ -7,6 +7,7 @@ Property: ``split_events`` raises only ``BodyError``, ``validate_envelope`` only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -31,8 +32,6 @@ from agent.events import to_envelope  # noqa: E402
 
 from .budget import tried  # noqa: E402
 from .strategies import mutated  # noqa: E402
-
-
 
 
 def _envelope() -> dict[str, Any]:
@@ -84,10 +83,8 @@ def test_split_events_and_validate(body: bytes) -> None:
     except BodyError:
         return
     for ev, _text in events:
-        try:
+        with contextlib.suppress(InvalidEnvelopeError):
             validate_envelope(ev, now_ms=int(time.time() * 1000))
-        except InvalidEnvelopeError:
-            pass
 
 
 @cache
