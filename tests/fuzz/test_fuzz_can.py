@@ -71,3 +71,15 @@ def test_j1939_decoder(can_id: int, data: bytes, extended: bool) -> None:
             assert math.isfinite(value), r
     dec.explain(can_id, data)
     dec.counters()
+
+
+def test_regression_identifier_over_29_bits_is_not_a_frame() -> None:
+    """Found by this fuzzer: ``T200000000`` gave a frame with a 30-bit id; candump writes error
+    frames with CAN_ERR_FLAG (0x20000000) set, which are not data frames either."""
+    assert parse_slcan_line("T200000000") is None
+    assert parse_slcan_line("t8000") is None
+    assert parse_line("(1436509052.249713) can0 20000004#0004000000000000") is None
+    assert parse_line("  can0  20000004   [8]  00 04 00 00 00 00 00 00") is None
+    assert parse_line("(1.0) can0 800#00") is None
+    assert parse_slcan_line("T1FFFFFFF0") is not None
+    assert parse_line("(1.0) can0 7FF#00") is not None
