@@ -146,3 +146,15 @@ def test_objects_and_search_never_5xx(method: str, bucket: str, key: str, body: 
     r = c.get(f"/events/devices/{key.replace('/', '')}/events/search/time", params=query,
               headers={"Authorization": token})
     assert r.status_code < 500, (key, query, r.status_code, r.text[:200])
+
+
+def test_regression_order_body_with_lone_surrogate_is_400() -> None:
+    """Found by this fuzzer: ``"\\ud800"`` in an order body reached ``check()``'s UTF-8 encode
+    (UnicodeEncodeError -> 500); order bodies are now refused like event bodies."""
+    c, token = client()
+    for path in ("/order/devices/862798050833538/command", "/order/devices/config",
+                 "/order/devices/862798050833538/wifi"):
+        r = c.post(path, content=b'{"type":"\\ud800","x":"\\udfff"}',
+                   headers={"Authorization": token, "Content-Type": "application/json"})
+        assert r.status_code == 400, (path, r.status_code, r.text)
+        assert "lone surrogate" in r.json()["Error"]
