@@ -2,15 +2,25 @@
 
 ``ci`` (default): a short run in the normal test suite (``FUZZ_EXAMPLES`` per property, 200).
 ``long``: ``scripts/fuzz`` sets ``HYPOTHESIS_PROFILE=long`` and ``FUZZ_EXAMPLES`` from
-``--examples``. No example database is written (the suite leaves no files behind).
+``--examples``. No example database is written; hypothesis' caches go to a temporary
+directory (the suite leaves no files in the tree).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from datetime import timedelta
 
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Hypothesis caches (constants, not examples) go to a temporary directory, not ./.hypothesis.
+_HOME = tempfile.mkdtemp(prefix="hypothesis-")
+set_hypothesis_home_dir(_HOME)
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 
 _SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
              HealthCheck.function_scoped_fixture]

@@ -7,8 +7,10 @@ Property: ``split_events`` raises only ``BodyError``, ``validate_envelope`` only
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -91,7 +93,9 @@ def test_split_events_and_validate(body: bytes) -> None:
 def client() -> tuple[TestClient, str]:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
     from backbone_factory import cloud_config
-    app = create_app(cloud_config(Path(tempfile.mkdtemp(prefix="fuzz-cloud-"))))
+    data = tempfile.mkdtemp(prefix="fuzz-cloud-")
+    atexit.register(shutil.rmtree, data, ignore_errors=True)
+    app = create_app(cloud_config(Path(data)))
     c = TestClient(app, raise_server_exceptions=False)
     c.__enter__()  # lifespan; closed at interpreter exit
     r = c.post("/auth/token", json={"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET})

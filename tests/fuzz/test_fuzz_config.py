@@ -6,7 +6,9 @@ Property: the agent either starts with a config or refuses it with :class:`Confi
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -65,7 +67,9 @@ def structured(draw: st.DrawFn) -> bytes:
 
 @cache
 def workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="fuzz-config-"))
+    path = tempfile.mkdtemp(prefix="fuzz-config-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return Path(path)
 
 
 def _clean_env() -> dict[str, str]:
