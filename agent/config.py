@@ -329,8 +329,9 @@ def environment_overrides(environ: Mapping[str, str]) -> dict[tuple[str, ...], s
             field = model.model_fields.get(part) if model is not None else None
             if field is None:
                 name = ".".join(parts[: i + 1])
-                raise ConfigError(f"environment {key}: unknown setting {name!r} "
-                                  f"(EDGE_AGENT_<SECTION>__<FIELD>, e.g. EDGE_AGENT_CLOUD__URL)")
+                raise ConfigError(_one_line(
+                    f"environment {key}: unknown setting {name!r} "
+                    f"(EDGE_AGENT_<SECTION>__<FIELD>, e.g. EDGE_AGENT_CLOUD__URL)"))
             annotation = field.annotation
             is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
             model = annotation if is_model else None

@@ -29,6 +29,7 @@ from agent.ulid import new_ulid
 
 from .api import ApiError, JSONResponse, bad_request
 from .store import DEVICE_STATUSES, PENDING, OrderRow
+from .validate import _bad_strings
 
 if TYPE_CHECKING:
     from .app import Cloud
@@ -191,6 +192,8 @@ def _expires_in(request: Request) -> float | None:
 def _object(body: Any, shape: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request(f"body must be {shape}")
+    if _bad_strings(body):  # "\ud800" parses to a lone surrogate: no order can carry it
+        raise bad_request("body: strings must be valid Unicode (lone surrogate)")
     return body
 
 

@@ -34,6 +34,11 @@ class Frame:
     data: bytes
 
 
+def _id_ok(can_id: int, extended: bool) -> bool:
+    """29-bit extended or 11-bit standard identifier; higher bits are flags (error frames)."""
+    return can_id <= (0x1FFFFFFF if extended else 0x7FF)
+
+
 def parse_slcan_line(line: str) -> Frame | None:
     """One SLCAN frame line (``T``/``t`` data frames); ``None`` if it is not one."""
     if not line:
@@ -49,7 +54,7 @@ def parse_slcan_line(line: str) -> Frame | None:
         can_id = int(line[1 : 1 + id_len], 16)
         dlc = int(line[1 + id_len])
         hexdata = line[2 + id_len : 2 + id_len + 2 * dlc]
-        if dlc > 8 or len(hexdata) != 2 * dlc:
+        if dlc > 8 or len(hexdata) != 2 * dlc or not _id_ok(can_id, extended):
             return None
         return Frame(None, can_id, extended, bytes.fromhex(hexdata))
     except (ValueError, IndexError):
@@ -67,6 +72,8 @@ def parse_line(line: str) -> Frame | None:
         if data.startswith("R") or len(data) % 2:
             return None  # remote frame / odd nibble count: nothing to decode
         ident = m["id"]
+        if not _id_ok(int(ident, 16), len(ident) == 8):
+            return None  # an error frame (CAN_ERR_FLAG) or flag bits: not a data frame
         return Frame(float(m["t"]), int(ident, 16), len(ident) == 8, bytes.fromhex(data))
     m = _SCREEN.match(line)
     if m:
@@ -74,6 +81,8 @@ def parse_line(line: str) -> Frame | None:
         if len(data) != int(m["dlc"]):
             return None
         ident = m["id"]
+        if not _id_ok(int(ident, 16), len(ident) == 8):
+            return None
         t = float(m["t"]) if m["t"] else None
         return Frame(t, int(ident, 16), len(ident) == 8, data)
     return None
