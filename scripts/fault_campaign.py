@@ -242,8 +242,15 @@ def run_campaign(kills: int = 10, *, seconds: float | None = None, seed: int | N
             summary["kills"] = done
             if sigterm:
                 for kind in KINDS:
+                    with contextlib.suppress(FileNotFoundError):
+                        (work / "ctl.sock").unlink()  # stale after a SIGKILL
                     proc = start()
-                    time.sleep(rnd.uniform(1.0, 2.0))
+                    # SIGTERM once it is up (its control socket exists): before its handlers
+                    # are installed SIGTERM ends it by default disposition, which proves nothing.
+                    ready = time.monotonic() + 60
+                    while not (work / "ctl.sock").exists() and time.monotonic() < ready:
+                        time.sleep(0.05)
+                    time.sleep(rnd.uniform(0.2, 1.0))
                     cloud.storm(kind, rnd)
                     time.sleep(rnd.uniform(0.3, 1.5))
                     began = time.monotonic()
