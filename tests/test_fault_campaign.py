@@ -5,6 +5,7 @@ drain. Nothing committed may be lost or duplicated and the outbox passes integri
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -17,18 +18,19 @@ pytestmark = pytest.mark.slow
 
 def test_five_kills_under_cloud_fault_storms_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     summary = run_campaign(5, seed=20261206, work=tmp_path / "campaign")
-    assert summary["kills"] == 5
-    assert summary["events_committed"] > 0
-    assert summary["lost"] == 0, summary["lost_seqs"]
-    assert summary["duplicated"] == 0, summary["duplicated_seqs"]
-    assert summary["sequence_gaps"] == 0
-    assert summary["integrity"] == "ok"
-    assert summary["pending_in_outbox"] == 0
-    assert summary["events_at_cloud"] == summary["events_committed"] - summary["dead_letters"]
-    assert [r["fault"] for r in summary["sigterm"]] == list(KINDS)
-    assert all(r["exit"] == 0 for r in summary["sigterm"]), summary["sigterm"]
-    assert summary["ok"] is True
-    assert sum(summary["faults_injected"].values()) > 0
+    why = json.dumps(summary)  # agent.log and both databases stay in tmp_path / "campaign"
+    assert summary["kills"] == 5, why
+    assert summary["events_committed"] > 0, why
+    assert summary["lost"] == 0, why
+    assert summary["duplicated"] == 0, why
+    assert summary["sequence_gaps"] == 0, why
+    assert summary["integrity"] == "ok", why
+    assert summary["pending_in_outbox"] == 0, why
+    assert summary["events_at_cloud"] == summary["events_committed"] - summary["dead_letters"], why
+    assert [r["fault"] for r in summary["sigterm"]] == list(KINDS), why
+    assert all(r["exit"] == 0 for r in summary["sigterm"]), why
+    assert summary["ok"] is True, why
+    assert sum(summary["faults_injected"].values()) > 0, why
 
 
 def test_the_command_prints_help() -> None:
