@@ -81,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if (args.log_level or "INFO").upper() != "DEBUG":
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request
     try:
         if args.command == "run":
             from agent.app import run_agent
@@ -101,3 +103,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `edge-agent status --json | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0

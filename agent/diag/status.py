@@ -120,14 +120,15 @@ def render(doc: dict[str, Any]) -> str:
     else:
         lines = [f"edge-agent {a['version']}  device {a['device']}  pid {a['pid']}  "
                  f"up {_duration(a['uptime_s'])}  config v{a.get('config_version', 0)}  "
-                 f"{a['status']}", "",
-                 f"{'COMPONENT':<11} {'HEALTH':<9} {'SINCE':<8} {'RESTARTS':>8}  DETAIL"]
+                 f"{a['status']}", ""]
+        width = max([len("COMPONENT"), *map(len, doc["components"])])
+        lines.append(f"{'COMPONENT':<{width}} {'HEALTH':<9} {'SINCE':<8} {'RESTARTS':>8}  DETAIL")
         for name, c in doc["components"].items():
             mark = "!" if c["health"] in ("down", "degraded") else " "
             detail = c["detail"] or ""
             if c.get("last_error") and c["health"] in ("down", "degraded"):
                 detail = c["last_error"]
-            lines.append(f"{name:<11} {c['health']:<8}{mark} {_clock(c['since']):<8} "
+            lines.append(f"{name:<{width}} {c['health']:<8}{mark} {_clock(c['since']):<8} "
                          f"{c['restarts']:>8}  {detail[:80]}")
         lines += ["", *_vehicle_lines(doc.get("vehicle")), *_extra_lines(doc["components"])]
     ob = doc.get("outbox")
@@ -161,7 +162,7 @@ def _extra_lines(components: dict[str, Any]) -> list[str]:
         st = components.get(cam, {}).get("status", {})
         if st:
             last = _clock(st.get("last_frame_t"))
-            out.append(f"{cam}: {st.get('fps', 0)} fps, last frame {last}")
+            out.append(f"{cam}: {st.get('fps') or 0:.1f} fps, last frame {last}")
     dms = components.get("dms", {}).get("status", {})
     if dms:
         out.append(f"dms: {dms.get('fps')} fps, face {dms.get('faceFound')}, "

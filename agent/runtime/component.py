@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from agent.health import Health, HealthState, HealthTracker, Heartbeat
@@ -110,6 +111,15 @@ class SourceComponent(Component):
         self._consumer = consumer
         self.readings = 0
         self.consumer_errors = 0
+
+    @property
+    def health(self) -> Health:
+        """The tracker's health, with a source's own activity (a camera's frames) folded in."""
+        h = self.tracker.current
+        seen = self.source.last_activity()
+        if seen is not None and (h.last_activity is None or seen > h.last_activity):
+            return replace(h, last_activity=seen)
+        return h
 
     async def run(self) -> None:
         await self.source.run(self.emit)

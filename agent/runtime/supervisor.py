@@ -223,7 +223,3 @@ class Supervisor:
         if bad:
             return "degraded: " + ", ".join(bad)
         return f"ok: {len(self._slots)} components"
-
-
-def all_healthy(components: Iterable[Component]) -> bool:
-    return all(c.health.healthy for c in components)

@@ -215,3 +215,8 @@ class Source(ABC):
     def diagnostics(self) -> dict[str, object]:
         """Counters for ``edge-agent diag`` (bad checksums, reconnects, ...)."""
         return {}
+
+    def last_activity(self) -> float | None:
+        """Wall time of the last useful input that is not a reading (a camera's frame); None
+        when the readings tell (the component stamps those itself)."""
+        return None

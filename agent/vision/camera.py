@@ -150,6 +150,9 @@ class Camera(Source):
                 finished=self._finished.is_set(),
             )
 
+    def last_activity(self) -> float | None:
+        return self._last_frame_t
+
     def diagnostics(self) -> dict[str, object]:
         st = self.stats()
         return {"camera": self.camera, "source": self._safe_source(), "kind": str(self.kind),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from agent.orders.model import iso, sign
@@ -24,3 +25,21 @@ def order_dict(ulid: str, kind: str, params: dict[str, Any] | None = None, *,
 
 def order_bytes(*args: Any, **kwargs: Any) -> bytes:
     return json.dumps(order_dict(*args, **kwargs)).encode()
+
+
+def orders_toml(work: Path, broker_url: str) -> str:
+    """The agent's ``[orders]`` section for tests: a broker, quick reconnects, and the simulated
+    relay/door lock, Wi-Fi and reboot keeping their state in ``work``."""
+    return f"""
+[orders]
+enabled = true
+broker_url = "{broker_url}"
+backoff_initial_s = 0.1
+backoff_max_s = 0.5
+[orders.devices.actuators]
+sim_state_file = "{work / 'actuators.json'}"
+[orders.devices.wifi]
+state_file = "{work / 'wifi.json'}"
+[orders.devices.reboot]
+sim_file = "{work / 'reboot'}"
+"""

@@ -23,7 +23,7 @@ from agent.sources.gnss.replay import NmeaPty
 from agent.ulid import new_ulid
 from tests.orders.broker import Broker
 from tests.orders.harness import Cloud
-from tests.orders.helpers import order_dict
+from tests.orders.helpers import order_dict, orders_toml
 from tests.test_app import Receiver
 from tests.uplink.backbone_factory import CLIENT_ID, CLIENT_SECRET, cloud_config
 
@@ -91,17 +91,7 @@ backend = "serial"
 port = "{gnss}"
 [runtime]
 control_socket = "{sock}"
-[orders]
-enabled = true
-broker_url = "{broker.url}"
-backoff_initial_s = 0.2
-backoff_max_s = 1.0
-[orders.devices.actuators]
-sim_state_file = "{tmp_path / 'actuators.json'}"
-[orders.devices.wifi]
-state_file = "{tmp_path / 'wifi.json'}"
-[orders.devices.reboot]
-sim_file = "{tmp_path / 'reboot'}"
+{orders_toml(tmp_path, broker.url)}
 """)
         log = tmp_path / "agent.log"
         agent = start_agent(config, log)

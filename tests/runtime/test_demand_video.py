@@ -19,7 +19,7 @@ from agent.sources.gnss.replay import NmeaPty
 from agent.ulid import new_ulid
 from tests.orders.broker import Broker
 from tests.orders.harness import Cloud
-from tests.orders.helpers import order_dict
+from tests.orders.helpers import order_dict, orders_toml
 from tests.test_app import Receiver, agent_config
 from tests.uplink.backbone_factory import cloud_config
 
@@ -42,15 +42,7 @@ enabled = true
 models_dir = "{REPO / 'models'}"
 driver_camera = "{shut_video}"
 camera_loop = true
-[orders]
-enabled = true
-broker_url = "{broker.url}"
-[orders.devices.actuators]
-sim_state_file = "{tmp_path / 'actuators.json'}"
-[orders.devices.wifi]
-state_file = "{tmp_path / 'wifi.json'}"
-[orders.devices.reboot]
-sim_file = "{tmp_path / 'reboot'}"
+{orders_toml(tmp_path, broker.url)}
 """)
 
         async def scenario() -> list[tuple[str, str]]:

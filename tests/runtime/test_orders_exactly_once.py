@@ -26,7 +26,7 @@ from standin_cloud import CloudServer
 from agent.events import HardwareEventType
 from agent.ulid import new_ulid
 from tests.orders.broker import Broker
-from tests.orders.helpers import order_dict
+from tests.orders.helpers import order_dict, orders_toml
 from tests.uplink.backbone_factory import CLIENT_ID, CLIENT_SECRET, cloud_config
 
 pytestmark = pytest.mark.slow
@@ -124,17 +124,7 @@ backoff_max_s = 0.5
 data_dir = "{tmp_path / 'data'}"
 [runtime]
 control_socket = "/tmp/ea-once-{os.getpid()}.sock"
-[orders]
-enabled = true
-broker_url = "{broker.url}"
-backoff_initial_s = 0.1
-backoff_max_s = 0.5
-[orders.devices.actuators]
-sim_state_file = "{tmp_path / 'actuators.json'}"
-[orders.devices.wifi]
-state_file = "{tmp_path / 'wifi.json'}"
-[orders.devices.reboot]
-sim_file = "{tmp_path / 'reboot'}"
+{orders_toml(tmp_path, broker.url)}
 """)
         log = (tmp_path / "agent.log").open("ab")
 
