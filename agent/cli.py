@@ -81,8 +81,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if (args.log_level or "INFO").upper() != "DEBUG":
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request
     try:
         if args.command == "run":
             from agent.app import run_agent

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import shutil
 import time
@@ -206,8 +207,14 @@ def _cloud(cfg: AgentConfig) -> Check:
         finally:
             await client.aclose()
 
+    httpx_log = logging.getLogger("httpx")
+    level = httpx_log.level
+    if not httpx_log.isEnabledFor(logging.DEBUG):
+        httpx_log.setLevel(logging.WARNING)  # not one INFO line per request amid the results
     try:
         asyncio.run(token())
     except (UplinkError, OSError, ValueError) as exc:
         return Check("cloud", "fail", f"{c.url}: {exc}")
+    finally:
+        httpx_log.setLevel(level)
     return Check("cloud", "pass", f"{c.url}: credentials of {c.client_id} accepted")
