@@ -45,6 +45,7 @@ from agent.sources.gnss.session import (
     USED,
     VNED,
     Fix,
+    Ned,
     Session,
 )
 
@@ -238,7 +239,7 @@ def gga(s: Session, f: list[str], count: int) -> int:
     if f[8]:
         hdop = atof(f[8])
         if hdop < 99.0:  # 99.99 means "invalid" on several receivers
-            s.hdop = hdop
+            s.dops.hdop = hdop
             mask |= DOP
     return mask
 
@@ -270,7 +271,7 @@ def gns(s: Session, f: list[str], count: int) -> int:
         nd.mode = MODE_NO_FIX
         mask |= MODE
     if f[8]:
-        s.hdop = atof(f[8])
+        s.dops.hdop = atof(f[8])
         mask |= DOP
     return mask | MODE | STATUS
 
@@ -346,7 +347,7 @@ def gsa(s: Session, f: list[str], count: int) -> int:
                 if f[idx]:
                     dop = atof(f[idx])
                     if dop < 99.0:
-                        setattr(s, attr, dop)
+                        setattr(s.dops, attr, dop)
                         mask |= DOP
         # GPGSA then GLGSA/BDGSA (or two GNGSA) in one epoch accumulate their satellites
         if not s.last_gsa_talker or (talker == s.last_gsa_talker and talker != "N"):
@@ -524,7 +525,7 @@ def psrfepe(s: Session, f: list[str], count: int) -> int:
     if f[2][:1] != "A":
         return mask
     if f[3]:
-        s.hdop = atof(f[3])
+        s.dops.hdop = atof(f[3])
         mask |= DOP
     if f[4] or f[5]:
         mask |= ERRORS
@@ -553,7 +554,7 @@ def psti030(s: Session, f: list[str], count: int) -> int:
             mask |= ALTITUDE
             nd.mode = MODE_3D
         mask |= MODE
-    nd.vel_e, nd.vel_n, nd.vel_d = atof(f[9]), atof(f[10]), -atof(f[11])
+    nd.ned = Ned(north=atof(f[10]), east=atof(f[9]), down=-atof(f[11]))  # fields: E, N, U
     return mask | VNED | STATUS
 
 
@@ -597,8 +598,7 @@ def pgrmv(s: Session, f: list[str], count: int) -> int:
     east, north, up = atof(f[1]), atof(f[2]), atof(f[3])
     if not (math.isfinite(east) and math.isfinite(north)):
         return ONLINE
-    nd = s.newdata
-    nd.vel_e, nd.vel_n, nd.vel_d = east, north, -up
+    s.newdata.ned = Ned(north, east, -up)
     return VNED
 
 
