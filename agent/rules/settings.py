@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from agent.section import StrictModel
 
 G = 9.80665  # standard gravity, m/s²
 
 
-class RuleThresholds(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RuleThresholds(StrictModel):
     # --- drivercoach groups (CONTRACT.md §4 order `drivercoach`) ----------------------------
     drivercoach_telemetry: bool = True  # speeding, speed zones, idling, over-revving
     drivercoach_inertial: bool = True  # harsh acceleration/braking/cornering, collision

@@ -12,15 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from agent.section import GpioLine, StrictModel
 from agent.sources.power import PowerSettings
 
 
-class GnssSettings(BaseModel):
+class GnssSettings(StrictModel):
     """``[vehicle.gnss]``: an NMEA 0183 receiver on a serial port (USB or UART)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["serial", "none"] = "none"
     # Prefer a /dev/serial/by-id/... link: it survives replug and USB renumbering.
     port: str = "/dev/ttyACM0"
@@ -44,10 +44,9 @@ class GnssSettings(BaseModel):
 SLCAN_BITRATES = (10_000, 20_000, 50_000, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)
 
 
-class CanSettings(BaseModel):
+class CanSettings(StrictModel):
     """``[vehicle.can]``: J1939/FMS over an SLCAN serial adapter or a SocketCAN interface."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["slcan", "socketcan", "none"] = "none"
     # slcan: serial device (prefer a /dev/serial/by-id/... link); socketcan: interface ("can0").
     channel: str = "/dev/ttyUSB0"
@@ -73,10 +72,9 @@ class CanSettings(BaseModel):
         return self
 
 
-class ObdSettings(BaseModel):
+class ObdSettings(StrictModel):
     """``[vehicle.obd]``: OBD-II through an ELM327 (or compatible) serial adapter."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["elm327", "none"] = "none"
     port: str = "/dev/ttyUSB1"
     baudrate: int = Field(38400, ge=300, le=4_000_000)  # ELM327 default; USB clones: 115200
@@ -97,7 +95,7 @@ class ObdSettings(BaseModel):
 AXIS_NAMES = ("x", "y", "z", "-x", "-y", "-z", "+x", "+y", "+z")
 
 
-class MotionSettings(BaseModel):
+class MotionSettings(StrictModel):
     """``[vehicle.motion]``: a 3-axis accelerometer (+ gyroscope) through Linux IIO.
 
     ``iio_sysfs`` polls ``in_accel_*_raw`` at ``rate_hz`` (fine to ~100 Hz); ``iio_buffer``
@@ -105,7 +103,6 @@ class MotionSettings(BaseModel):
     for 100 Hz and more. docs/motion.md describes both and the simulated device.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["iio_sysfs", "iio_buffer", "none"] = "none"
     # The IIO device directory (prefer a udev symlink: the N of iio:deviceN is not stable).
     device: Path = Path("/sys/bus/iio/devices/iio:device0")
@@ -135,10 +132,9 @@ class MotionSettings(BaseModel):
         return self
 
 
-class ModemSettings(BaseModel):
+class ModemSettings(StrictModel):
     """``[vehicle.modem]``: the cellular modem (docs/modem.md)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     # "at": AT commands on the modem's AT port; "mmcli": ask ModemManager (which then owns the
     # AT port: never run both on one modem).
     backend: Literal["at", "mmcli", "none"] = "none"
@@ -165,20 +161,14 @@ class ModemSettings(BaseModel):
     iccid_file: Path | None = None
 
 
-class GpioInputLine(BaseModel):
-    """One input line on a GPIO character device (libgpiod v2)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    chip: str = Field("/dev/gpiochip0", min_length=1, max_length=256)
-    # A line name from the device tree / gpio-line-names ("ACC_IN") or an offset ("17").
-    line: str = Field(min_length=1, max_length=64)
-    active_low: bool = False  # an opto-coupled input pulling low when the signal is on
+class GpioInputLine(GpioLine):
+    """One input line; ``active_low`` for an opto-coupled input pulling low when the signal
+    is on."""
 
 
-class GpioSettings(BaseModel):
+class GpioSettings(StrictModel):
     """``[vehicle.gpio]``: ACC, door, lock, SOS and case-switch inputs through ``gpiod``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["gpiod", "none"] = "none"
     acc: GpioInputLine | None = None
     door: GpioInputLine | None = None
@@ -193,8 +183,7 @@ class GpioSettings(BaseModel):
     reconnect_s: float = Field(5.0, ge=0.01, le=3600)
 
 
-class VehicleSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class VehicleSettings(StrictModel):
     gnss: GnssSettings = GnssSettings()
     can: CanSettings = CanSettings()
     obd: ObdSettings = ObdSettings()

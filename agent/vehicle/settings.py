@@ -7,12 +7,12 @@ window has an upper bound of an hour (older data is not "fresh" by any reading).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from agent.section import StrictModel
 
 
-class FusionSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class FusionSettings(StrictModel):
     # CAN/OBD wheel speed is preferred while its last reading is at most this old. CCVS comes
     # every 100 ms and an ELM327 poll loop answers in ~1 s, so 3 s means "the source stopped".
     speed_fresh_s: float = Field(3.0, gt=0, le=3600)
