@@ -28,7 +28,6 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -49,6 +48,7 @@ from agent.events import DeviceIdentity
 from agent.orders.settings import OrdersSettings
 from agent.rules.settings import RuleThresholds
 from agent.runtime.settings import RuntimeSettings
+from agent.section import StrictModel
 from agent.sources.settings import VehicleSettings
 from agent.ulid import is_ulid
 from agent.vision.settings import VisionSettings
@@ -57,8 +57,7 @@ ENV_PREFIX = "EDGE_AGENT_"
 CONFIG_ENV = "EDGE_AGENT_CONFIG"
 
 
-class DeviceSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DeviceSettings(StrictModel):
     device_source: str = Field("862798050833538", min_length=1, max_length=32)
     account_ulid: str = "01GXRRKM43W02X5JZDSMZHAJJY"
     model: str = "EA-1"
@@ -138,8 +137,7 @@ def check_cloud_url(url: str) -> str:
     return parts.scheme + url[len(parts.scheme):].rstrip("/")  # scheme in lower case
 
 
-class CloudSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class CloudSettings(StrictModel):
     url: str = "http://127.0.0.1:8080"
     client_id: str = "demo-device"
     client_secret: SecretStr = SecretStr("demo-secret")
@@ -169,8 +167,7 @@ class CloudSettings(BaseModel):
         return self
 
 
-class StorageSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class StorageSettings(StrictModel):
     data_dir: Path = Path("var/lib/edge-agent")
     # Outbox cap incl. files: at least 1 MiB, at most 4 TiB (no SD card or eMMC is larger).
     max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024, le=4 * 1024**4)
@@ -185,8 +182,7 @@ class StorageSettings(BaseModel):
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-class LogSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class LogSettings(StrictModel):
     level: str = "INFO"  # one of LOG_LEVELS, any case; ``edge-agent --log-level`` overrides it
 
     @field_validator("level")

@@ -13,12 +13,12 @@ Sources: "openpilot" = selfdrive/monitoring (helpers.py DRIVER_MONITOR_SETTINGS,
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from agent.section import StrictModel
 
 
-class DmsSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class DmsSettings(StrictModel):
     # --- face validity ---------------------------------------------------------------------
     # A frame counts as "face present" at this detector score (BlazeFace's own min score 0.5).
     min_face_score: float = Field(0.5, ge=0, le=1)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -154,18 +154,26 @@ Effect = (ApplyConfig | ResetConfig | Actuate | Reboot | WifiAdd | WifiDelete | 
 
 
 @dataclass(frozen=True, slots=True)
-class Reject:
+class Refusal:
+    """Not carried out, for ``reason``: the order ends in :attr:`status` (a subclass's)."""
+
     reason: str
+    status: ClassVar[OrderStatus]
 
 
-@dataclass(frozen=True, slots=True)
-class Expire:
-    reason: str
+class Reject(Refusal):
+    __slots__ = ()
+    status = OrderStatus.REJECTED
 
 
-@dataclass(frozen=True, slots=True)
-class Fail:
-    reason: str
+class Expire(Refusal):
+    __slots__ = ()
+    status = OrderStatus.EXPIRED
+
+
+class Fail(Refusal):
+    __slots__ = ()
+    status = OrderStatus.FAILED
 
 
 @dataclass(frozen=True, slots=True)

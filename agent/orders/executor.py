@@ -206,8 +206,7 @@ class OrderExecutor(Component):
         pre = d.decide(order, d.Snapshot(speed_kmh=0.0, target=d.TargetView(None)), now,
                        self.limits)
         if isinstance(pre, d.Reject | d.Expire):
-            status = OrderStatus.REJECTED if isinstance(pre, d.Reject) else OrderStatus.EXPIRED
-            await self._refuse(order.order_ulid, order.type, status, pre.reason, now,
+            await self._refuse(order.order_ulid, order.type, pre.status, pre.reason, now,
                                journal=True)
             return
         receipt = await asyncio.to_thread(self.journal.receive, order, _ms(now))
@@ -312,12 +311,10 @@ class OrderExecutor(Component):
             await self._wait(order, received_at, decision.detail, now)
             return
         self._waiting.pop(ulid, None)
-        if isinstance(decision, d.Reject):
-            await self._finish(order, _Result(OrderStatus.REJECTED, decision.reason, False))
-        elif isinstance(decision, d.Expire):
-            await self._finish(order, _Result(OrderStatus.EXPIRED, decision.reason, False))
-        elif isinstance(decision, d.Fail):
-            await self._finish(order, _Result(OrderStatus.FAILED, decision.reason))
+        if isinstance(decision, d.Refusal):
+            # only a valid order that could not be done is a hardware event (13)
+            event = isinstance(decision, d.Fail)
+            await self._finish(order, _Result(decision.status, decision.reason, event))
         else:
             await self._supersede(order, decision.effect)
             self._running.add(ulid)

@@ -9,14 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from agent.actuators.settings import DeviceBackends
+from agent.section import StrictModel
 
 
-class OrdersSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class OrdersSettings(StrictModel):
     enabled: bool = False
     # mqtt://host:port (plain) or mqtts://host:port (TLS; port 8883 by default).
     broker_url: str = "mqtt://127.0.0.1:1883"

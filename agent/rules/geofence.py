@@ -20,12 +20,13 @@ import math
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from agent.events import TelemetryDetail, TelemetryEventType
 from agent.events import TelemetryEventType as T
 from agent.rules.base import Rule, RuleOutput, telemetry
 from agent.rules.settings import RuleThresholds
+from agent.section import StrictModel
 from agent.sources.readings import GnssFix
 from agent.vehicle.geo import LocalFrame, haversine_m
 from agent.vehicle.inputs import StateInput
@@ -43,8 +44,7 @@ def _check_shape(shape: list[LatLng]) -> list[LatLng]:
     return pts
 
 
-class _Fence(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Fence(StrictModel):
     id: str = Field(min_length=1, max_length=64)
     name: str = Field("", max_length=128)
 
@@ -70,8 +70,7 @@ class SpeedZone(_Fence):
     _shape = field_validator("shape")(_check_shape)
 
 
-class BorderActions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class BorderActions(StrictModel):
     trigger_alert: bool = True
     notify_user: bool = False
     reduce_vehicle_speed: bool = False
@@ -79,8 +78,7 @@ class BorderActions(BaseModel):
     lock_vehicle: bool = False
 
 
-class NetworkBorder(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class NetworkBorder(StrictModel):
     id: str = "border"
     shape: list[LatLng]
     actions: BorderActions = BorderActions()
@@ -91,7 +89,9 @@ class NetworkBorder(BaseModel):
 class GeofenceSet(BaseModel):
     """Everything fence-like the device knows; replaced as a whole by orders."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # BaseModel itself, not StrictModel: ruff (RUF012) knows pydantic copies a mutable default
+    # only on direct subclasses.
+    model_config = StrictModel.model_config
     circles: list[CircleGeofence] = []
     polygons: list[PolygonGeofence] = []
     zones: list[SpeedZone] = []

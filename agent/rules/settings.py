@@ -15,16 +15,21 @@ why).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from agent.section import StrictModel
 
 G = 9.80665  # standard gravity, m/s²
 
+# Vibration and tamper alarms share one shock counter (agent.rules.security): this many shocks
+# within this long make an alarm.
+ShockCount = Annotated[int, Field(ge=1, le=100)]
+ShockWindowS = Annotated[float, Field(ge=1, le=600)]
 
-class RuleThresholds(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
+class RuleThresholds(StrictModel):
     # --- drivercoach groups (CONTRACT.md §4 order `drivercoach`) ----------------------------
     drivercoach_telemetry: bool = True  # speeding, speed zones, idling, over-revving
     drivercoach_inertial: bool = True  # harsh acceleration/braking/cornering, collision
@@ -77,8 +82,8 @@ class RuleThresholds(BaseModel):
     # Vibration (etrack 4): shocks of dynamic acceleration >= this, counted at most every 0.2 s;
     # this many within the window while armed = one alarm, then quiet for the refractory; project.
     vibration_ms2: float = Field(1.0, ge=0.1, le=50)
-    vibration_count: int = Field(5, ge=1, le=100)
-    vibration_window_s: float = Field(10.0, ge=1, le=600)
+    vibration_count: ShockCount = 5
+    vibration_window_s: ShockWindowS = 10.0
     vibration_refractory_s: float = Field(60.0, ge=0, le=3600)
     # Free fall / drop (etrack 21): |a| below this for at least freefall_min_s (0.2 s = a 20 cm
     # drop); MEMS free-fall detectors use 0.3-0.5 g for >= 100 ms (ST AN3308); project.
@@ -99,8 +104,8 @@ class RuleThresholds(BaseModel):
     # ... or this many shocks of >= tamper_shock_ms2 within the window while armed (prying,
     # hammering at the device; a single bump is vibration or collision); project.
     tamper_shock_ms2: float = Field(2.0 * G, ge=2, le=200)
-    tamper_shock_count: int = Field(3, ge=1, le=100)
-    tamper_shock_window_s: float = Field(10.0, ge=1, le=600)
+    tamper_shock_count: ShockCount = 3
+    tamper_shock_window_s: ShockWindowS = 10.0
     # One tamper alarm per cause within this long (the case switch: per opening); project.
     tamper_refractory_s: float = Field(300.0, ge=0, le=86400)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from agent.section import StrictModel
 
 
-class RuntimeSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RuntimeSettings(StrictModel):
     # The technician CLI's Unix socket; None = ``<storage.data_dir>/control.sock``. On a box the
     # unit's RuntimeDirectory gives /run/edge-agent/control.sock.
     control_socket: Path | None = None

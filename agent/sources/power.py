@@ -25,8 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from agent.section import StrictModel
 from agent.sources.plausibility import Refusals
 from agent.sources.readings import Emit, Signal, SignalReading, Source, SourceHealth
 
@@ -38,7 +39,9 @@ VOLTAGE_SIGNALS = frozenset({Signal.VEHICLE_BATTERY_V, Signal.BACKUP_BATTERY_V})
 class PowerSettings(BaseModel):
     """The ``[vehicle.power]`` section: IIO voltage files and GPIO line files."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # BaseModel itself, not StrictModel: ruff (RUF012) knows pydantic copies a mutable default
+    # only on direct subclasses.
+    model_config = StrictModel.model_config
     backend: Literal["sysfs", "none"] = "none"
     supply_path: Path | None = None
     supply_scale: float = Field(1.0, gt=0, le=1000)  # volts per raw unit

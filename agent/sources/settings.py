@@ -10,28 +10,32 @@ Serial line speeds are 300 bd .. 4 Mbd (what USB-serial chips accept), CAN bitra
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from agent.section import GpioLine, StrictModel
 from agent.sources.power import PowerSettings
 
+Baudrate = Annotated[int, Field(ge=300, le=4_000_000)]  # serial line speed, bd
+# Wait before reopening a lost device: never 0 (a reader thread would spin a core on it).
+ReconnectS = Annotated[float, Field(ge=0.01, le=3600)]
 
-class GnssSettings(BaseModel):
+
+class GnssSettings(StrictModel):
     """``[vehicle.gnss]``: an NMEA 0183 receiver on a serial port (USB or UART)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["serial", "none"] = "none"
     # Prefer a /dev/serial/by-id/... link: it survives replug and USB renumbering.
     port: str = "/dev/ttyACM0"
     # 9600 is the NMEA default of most u-blox/MediaTek/Quectel modules (4800 on old SiRF).
-    baudrate: int = Field(default=9600, ge=300, le=4_000_000)
+    baudrate: Baudrate = 9600
     # No checksummed sentence for this long -> SourceHealth(ok=False). Receivers send every
     # 1 s (0.1 s at 10 Hz); 5 s tolerates a cold start hiccup without hiding a dead link.
     stall_timeout_s: float = Field(default=5.0, ge=0.1, le=3600)
     # Reopen the port after a fault with exponential backoff between these bounds.
-    reconnect_min_s: float = Field(default=0.5, ge=0.01, le=3600)
-    reconnect_max_s: float = Field(default=30.0, ge=0.01, le=3600)
+    reconnect_min_s: ReconnectS = 0.5
+    reconnect_max_s: ReconnectS = 30.0
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> GnssSettings:
@@ -44,17 +48,16 @@ class GnssSettings(BaseModel):
 SLCAN_BITRATES = (10_000, 20_000, 50_000, 100_000, 125_000, 250_000, 500_000, 750_000, 1_000_000)
 
 
-class CanSettings(BaseModel):
+class CanSettings(StrictModel):
     """``[vehicle.can]``: J1939/FMS over an SLCAN serial adapter or a SocketCAN interface."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["slcan", "socketcan", "none"] = "none"
     # slcan: serial device (prefer a /dev/serial/by-id/... link); socketcan: interface ("can0").
     channel: str = "/dev/ttyUSB0"
     # CAN bus bitrate; J1939/FMS is 250 kbit/s (some newer trucks 500). socketcan: set by `ip link`.
     bitrate: int = Field(250_000, ge=5_000, le=1_000_000)
     # serial line speed of the adapter (USB CDC adapters ignore it)
-    tty_baudrate: int = Field(115_200, ge=300, le=4_000_000)
+    tty_baudrate: Baudrate = 115_200
     # Open the adapter listen-only (SLCAN "L"): a telematics box must never ACK or send on a
     # vehicle bus. Turn off only for adapters that reject "L".
     listen_only: bool = True
@@ -62,7 +65,7 @@ class CanSettings(BaseModel):
     open_delay_s: float = Field(0.5, ge=0, le=10)
     dbc: Path | None = None  # a DBC replacing the shipped J1939/FMS one (matched on PGN + SPN)
     # Wait between attempts to reopen a lost adapter (0 made the reader spin a whole core).
-    reconnect_s: float = Field(2.0, ge=0.01, le=3600)
+    reconnect_s: ReconnectS = 2.0
     # Readings reach the event loop in batches this often (rules see them this much later).
     flush_interval_s: float = Field(0.05, ge=0.001, le=1)
 
@@ -73,13 +76,12 @@ class CanSettings(BaseModel):
         return self
 
 
-class ObdSettings(BaseModel):
+class ObdSettings(StrictModel):
     """``[vehicle.obd]``: OBD-II through an ELM327 (or compatible) serial adapter."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["elm327", "none"] = "none"
     port: str = "/dev/ttyUSB1"
-    baudrate: int = Field(38400, ge=300, le=4_000_000)  # ELM327 default; USB clones: 115200
+    baudrate: Baudrate = 38400  # ELM327 default; USB clones: 115200
     # One round of every supported PID, then this pause (0: the adapter's replies pace it).
     poll_interval_s: float = Field(1.0, ge=0, le=3600)
     dtc_interval_s: float = Field(300.0, ge=0.01, le=86400)  # stored DTCs (mode 03) this often
@@ -88,7 +90,7 @@ class ObdSettings(BaseModel):
     # which takes several seconds on ISO 9141 / KWP vehicles.
     connect_timeout_s: float = Field(15.0, ge=0.1, le=300)
     # Wait before reopening the adapter / asking a silent vehicle again (0 would spin).
-    reconnect_s: float = Field(5.0, ge=0.01, le=3600)
+    reconnect_s: ReconnectS = 5.0
     # Failed requests in a row before the vehicle counts as silent (error replies) or the
     # adapter as not answering (timeouts: reopened, reported as a fault).
     max_consecutive_errors: int = Field(5, ge=1, le=1000)
@@ -97,7 +99,7 @@ class ObdSettings(BaseModel):
 AXIS_NAMES = ("x", "y", "z", "-x", "-y", "-z", "+x", "+y", "+z")
 
 
-class MotionSettings(BaseModel):
+class MotionSettings(StrictModel):
     """``[vehicle.motion]``: a 3-axis accelerometer (+ gyroscope) through Linux IIO.
 
     ``iio_sysfs`` polls ``in_accel_*_raw`` at ``rate_hz`` (fine to ~100 Hz); ``iio_buffer``
@@ -105,7 +107,6 @@ class MotionSettings(BaseModel):
     for 100 Hz and more. docs/motion.md describes both and the simulated device.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["iio_sysfs", "iio_buffer", "none"] = "none"
     # The IIO device directory (prefer a udev symlink: the N of iio:deviceN is not stable).
     device: Path = Path("/sys/bus/iio/devices/iio:device0")
@@ -122,7 +123,7 @@ class MotionSettings(BaseModel):
     axes: tuple[str, str, str] = ("x", "y", "z")
     # No valid sample for this long -> SourceHealth(ok=False) (a hardware event); project.
     stall_timeout_s: float = Field(2.0, ge=0.05, le=600)
-    reconnect_s: float = Field(1.0, ge=0.01, le=3600)  # wait before reopening a lost device
+    reconnect_s: ReconnectS = 1.0  # wait before reopening a lost device
     # Samples reach the event loop in batches this often (rules see them this much later).
     flush_interval_s: float = Field(0.05, ge=0.001, le=1)
 
@@ -135,16 +136,15 @@ class MotionSettings(BaseModel):
         return self
 
 
-class ModemSettings(BaseModel):
+class ModemSettings(StrictModel):
     """``[vehicle.modem]``: the cellular modem (docs/modem.md)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     # "at": AT commands on the modem's AT port; "mmcli": ask ModemManager (which then owns the
     # AT port: never run both on one modem).
     backend: Literal["at", "mmcli", "none"] = "none"
     # at: the modem's AT port (Quectel: the third ttyUSB, "usb-Quectel_..-if02-port0" by id).
     port: str = "/dev/ttyUSB2"
-    baudrate: int = Field(115_200, ge=300, le=4_000_000)
+    baudrate: Baudrate = 115_200
     # at: "quectel" adds AT+QENG="servingcell" (RAT, serving cell, GSM timing advance) and
     # AT+QCCID; "generic" uses only 27.007 commands.
     dialect: Literal["generic", "quectel"] = "generic"
@@ -159,26 +159,20 @@ class ModemSettings(BaseModel):
     command_timeout_s: float = Field(3.0, ge=0.05, le=120)  # 27.007 queries answer in < 1 s
     # Rounds without any answer in a row before the port is reopened and reported down.
     max_consecutive_timeouts: int = Field(3, ge=1, le=1000)
-    reconnect_s: float = Field(5.0, ge=0.01, le=3600)
+    reconnect_s: ReconnectS = 5.0
     # Where the last ICCID is kept across restarts (a different SIM at start = SIM changed,
     # hardware event 12). None: only changes while the agent runs are seen.
     iccid_file: Path | None = None
 
 
-class GpioInputLine(BaseModel):
-    """One input line on a GPIO character device (libgpiod v2)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    chip: str = Field("/dev/gpiochip0", min_length=1, max_length=256)
-    # A line name from the device tree / gpio-line-names ("ACC_IN") or an offset ("17").
-    line: str = Field(min_length=1, max_length=64)
-    active_low: bool = False  # an opto-coupled input pulling low when the signal is on
+class GpioInputLine(GpioLine):
+    """One input line; ``active_low`` for an opto-coupled input pulling low when the signal
+    is on."""
 
 
-class GpioSettings(BaseModel):
+class GpioSettings(StrictModel):
     """``[vehicle.gpio]``: ACC, door, lock, SOS and case-switch inputs through ``gpiod``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Literal["gpiod", "none"] = "none"
     acc: GpioInputLine | None = None
     door: GpioInputLine | None = None
@@ -190,11 +184,10 @@ class GpioSettings(BaseModel):
     # Longest wait for an edge before the loop looks at its stop flag and re-sends the levels
     # (so they stay fresh in the vehicle state, like the power source's report_s).
     report_s: float = Field(1.0, ge=0.01, le=60)
-    reconnect_s: float = Field(5.0, ge=0.01, le=3600)
+    reconnect_s: ReconnectS = 5.0
 
 
-class VehicleSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class VehicleSettings(StrictModel):
     gnss: GnssSettings = GnssSettings()
     can: CanSettings = CanSettings()
     obd: ObdSettings = ObdSettings()

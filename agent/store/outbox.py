@@ -22,7 +22,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -463,8 +464,7 @@ class Outbox(Closing):
         """Mark up to ``limit`` pending events in flight and return them, lane then FIFO order."""
         if limit <= 0:
             return []
-        self._check_open()
-        with self._db.transaction("cannot claim events") as tx:
+        with self._writing("claim events") as tx:
             rows = tx.execute(
                 "UPDATE events SET state = 1 WHERE id IN ("
                 " SELECT id FROM events WHERE state = 0 ORDER BY priority, id LIMIT ?)"
@@ -494,16 +494,14 @@ class Outbox(Closing):
         ]
 
     def mark_file_uploaded(self, file_id: int) -> None:
-        self._check_open()
-        with self._db.transaction("cannot mark file uploaded") as tx:
+        with self._writing("mark file uploaded") as tx:
             tx.execute("UPDATE files SET uploaded = 1 WHERE id = ?", (file_id,))
 
     def ack(self, row_ids: Sequence[int]) -> None:
         """The cloud has them: delete the rows and their files. Unknown ids are ignored."""
         if not row_ids:
             return
-        self._check_open()
-        with self._db.transaction("cannot ack events") as tx:
+        with self._writing("ack events") as tx:
             freed = self._delete_events(tx, json.dumps(list(row_ids)))
             self._after_commit(tx, freed, False)
 
@@ -511,8 +509,7 @@ class Outbox(Closing):
         """Hand claimed rows back (upload failed, will retry); they keep their place in line."""
         if not row_ids:
             return
-        self._check_open()
-        with self._db.transaction("cannot release events") as tx:
+        with self._writing("release events") as tx:
             tx.execute(
                 "UPDATE events SET state = 0"
                 " WHERE state = 1 AND id IN (SELECT value FROM json_each(?))",
@@ -523,8 +520,7 @@ class Outbox(Closing):
         """The cloud refused the event as invalid: keep it aside with the error, never re-send
         it on its own. Its files are deleted (the event will not be uploaded)."""
         error = error[:MAX_ERROR_CHARS]
-        self._check_open()
-        with self._db.transaction("cannot dead-letter event") as tx:
+        with self._writing("dead-letter event") as tx:
             cur = tx.execute(
                 "INSERT INTO dead_letters"
                 " (event_id, ulid, seq, priority, created_ms, failed_ms, error, envelope)"
@@ -545,8 +541,7 @@ class Outbox(Closing):
         """Put a dead letter (by :attr:`DeadLetter.row_id`) back in line, e.g. after the cloud
         was fixed: the same envelope (``ulid``, ``sequenceNumber``) at the end of its lane.
         False if there is no such dead letter. Its files were deleted with it: none are sent."""
-        self._check_open()
-        with self._db.transaction("cannot requeue dead letter") as tx:
+        with self._writing("requeue dead letter") as tx:
             moved = tx.execute(
                 "INSERT INTO events (ulid, seq, priority, created_ms, envelope)"
                 " SELECT ulid, seq, priority, created_ms, envelope FROM dead_letters"
@@ -585,6 +580,14 @@ class Outbox(Closing):
     def _check_open(self) -> None:
         if self._closed or self._db.closed:
             raise StorageError("outbox is closed")
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[Transaction]:
+        """One transaction of a caller's write (``what`` it does, for the error): refused with
+        "outbox is closed" once :meth:`close` ran, before the database is touched."""
+        self._check_open()
+        with self._db.transaction(f"cannot {what}") as tx:
+            yield tx
 
     def _recover(self) -> int:
         with self._db.transaction("cannot recover events in flight") as tx:

@@ -7,26 +7,30 @@ window has an upper bound of an hour (older data is not "fresh" by any reading).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import Field
+
+from agent.section import StrictModel
+
+Window = Annotated[float, Field(gt=0, le=3600)]  # seconds: > 0, at most an hour
 
 
-class FusionSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class FusionSettings(StrictModel):
     # CAN/OBD wheel speed is preferred while its last reading is at most this old. CCVS comes
     # every 100 ms and an ELM327 poll loop answers in ~1 s, so 3 s means "the source stopped".
-    speed_fresh_s: float = Field(3.0, gt=0, le=3600)
+    speed_fresh_s: Window = 3.0
     # Engine speed counts for ignition inference while at most this old.
-    rpm_fresh_s: float = Field(5.0, gt=0, le=3600)
+    rpm_fresh_s: Window = 5.0
     # Voltages, fuel and EV battery levels count as current while at most this old.
-    level_fresh_s: float = Field(30.0, gt=0, le=3600)
+    level_fresh_s: Window = 30.0
     # Any CAN/OBD reading within this window = bus active = ignition on (last resort). FMS
     # broadcasts every 0.1-1 s and an ELM327 poll cycle takes ~1-2 s; 10 s rides out stalls.
-    bus_activity_s: float = Field(10.0, gt=0, le=3600)
+    bus_activity_s: Window = 10.0
     # The envelope's ``fixed`` is true while the last valid fix is at most this old.
-    fix_fresh_s: float = Field(3.0, gt=0, le=3600)
+    fix_fresh_s: Window = 3.0
     # The CAN total distance is authoritative while at most this old; GNSS integrates otherwise.
-    odometer_can_fresh_s: float = Field(10.0, gt=0, le=3600)
+    odometer_can_fresh_s: Window = 10.0
     # GNSS odometer jitter filter (Traccar-like): fixes with HDOP above this are skipped ...
     odometer_max_hdop: float = Field(5.0, gt=0, le=100)
     # ... distance is added in steps of at least this many metres ...

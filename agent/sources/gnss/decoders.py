@@ -44,6 +44,8 @@ from agent.sources.gnss.session import (
     TRACK,
     USED,
     VNED,
+    Fix,
+    Ned,
     Session,
 )
 
@@ -105,6 +107,45 @@ def _forget_date(s: Session) -> None:
     s.tm_year = s.tm_mon = s.tm_mday = s.tm_hour = s.tm_min = s.tm_sec = 0
 
 
+def _time_of_day(s: Session, hhmmss: str) -> bool:
+    """A time-only sentence's ``hhmmss`` field: merge it and register it for cycle detection.
+
+    True when it dates the fix, i.e. RMC or ZDA gave a date already (gpsd does not use the
+    time of GGA, GNS, GLL or PSRFEPE until then).
+    """
+    if not (hhmmss and merge_hhmmss(s, hhmmss)):
+        return False
+    register_fractional_time(s, hhmmss)
+    return s.tm_year != 0
+
+
+def _date_and_time(s: Session, hhmmss: str, ddmmyy: str) -> bool:
+    """A sentence's time and date fields (RMC, PSTI): both merged, the time registered."""
+    if hhmmss and ddmmyy and merge_hhmmss(s, hhmmss) and merge_ddmmyy(s, ddmmyy):
+        register_fractional_time(s, hhmmss)
+        return True
+    return False
+
+
+def _position(nd: Fix, f: list[str], at: int) -> bool:
+    """Fields ``at`` .. ``at + 3`` (latitude, N/S, longitude, E/W) into the sentence's fix;
+    False (and the fix untouched) when one is empty or malformed."""
+    pos = lat_lon(f[at], f[at + 1], f[at + 2], f[at + 3])
+    if pos is None:
+        return False
+    nd.lat, nd.lon = pos
+    return True
+
+
+def _altitude(nd: Fix, fld: str) -> bool:
+    """An altitude above mean sea level (metres) into the sentence's fix; False when empty
+    (a malformed one reads as NaN, as in gpsd)."""
+    if not fld:
+        return False
+    nd.alt_msl = atof(fld)
+    return True
+
+
 # --- fix sentences -------------------------------------------------------------------------
 
 def rmc(s: Session, f: list[str], count: int) -> int:
@@ -119,12 +160,9 @@ def rmc(s: Session, f: list[str], count: int) -> int:
             s.cycle_end_reliable = False
             mask |= REPORT | TIME
         return mask | STATUS | MODE
-    if f[1] and count > 9 and f[9] and merge_hhmmss(s, f[1]) and merge_ddmmyy(s, f[9]):
+    if count > 9 and _date_and_time(s, f[1], f[9]):
         mask |= TIME
-        register_fractional_time(s, f[1])
-    pos = lat_lon(f[3], f[4], f[5], f[6])
-    if pos is not None:
-        nd.lat, nd.lon = pos
+    if _position(nd, f, 3):
         mask |= LATLON
         if s.lastfix.mode <= MODE_2D:
             nd.mode = MODE_2D
@@ -182,19 +220,14 @@ def gga(s: Session, f: list[str], count: int) -> int:
         s.gga_sats_used += satellites
     else:
         s.gga_sats_used = satellites
-    if f[1] and merge_hhmmss(s, f[1]):
-        register_fractional_time(s, f[1])
-        if s.tm_year != 0:  # GGA time is unusable until RMC or ZDA gave a date
-            mask |= TIME
-    pos = lat_lon(f[2], f[3], f[4], f[5])
-    if pos is not None:
-        nd.lat, nd.lon = pos
+    if _time_of_day(s, f[1]):
+        mask |= TIME
+    if _position(nd, f, 2):
         nd.mode = MODE_2D
         mask |= LATLON
         if f[11]:
             nd.geoid_sep = atof(f[11])
-        if f[9]:
-            nd.alt_msl = atof(f[9])
+        if _altitude(nd, f[9]):
             mask |= ALTITUDE
             if satellites >= 4:
                 nd.mode = MODE_3D
@@ -206,7 +239,7 @@ def gga(s: Session, f: list[str], count: int) -> int:
     if f[8]:
         hdop = atof(f[8])
         if hdop < 99.0:  # 99.99 means "invalid" on several receivers
-            s.hdop = hdop
+            s.dops.hdop = hdop
             mask |= DOP
     return mask
 
@@ -214,10 +247,8 @@ def gga(s: Session, f: list[str], count: int) -> int:
 def gns(s: Session, f: list[str], count: int) -> int:
     mask = ONLINE
     nd = s.newdata
-    if f[1] and merge_hhmmss(s, f[1]):
-        register_fractional_time(s, f[1])
-        if s.tm_year != 0:
-            mask = TIME
+    if _time_of_day(s, f[1]):
+        mask = TIME
     if not f[6] or f[6][0] == "N":
         nd.mode = MODE_NO_FIX
         return mask | MODE
@@ -226,13 +257,10 @@ def gns(s: Session, f: list[str], count: int) -> int:
     satellites = atoi(f[7])
     if not s.refusals.accept("gnss.satellites", satellites):
         satellites = 0  # an absurd count: 2D at best
-    pos = lat_lon(f[2], f[3], f[4], f[5])
-    if pos is not None:
-        nd.lat, nd.lon = pos
+    if _position(nd, f, 2):
         mask |= LATLON
         nd.mode = MODE_2D
-        if f[9]:
-            nd.alt_msl = atof(f[9])
+        if _altitude(nd, f[9]):
             if math.isfinite(nd.alt_msl):
                 mask |= ALTITUDE
                 if satellites > 3:
@@ -243,7 +271,7 @@ def gns(s: Session, f: list[str], count: int) -> int:
         nd.mode = MODE_NO_FIX
         mask |= MODE
     if f[8]:
-        s.hdop = atof(f[8])
+        s.dops.hdop = atof(f[8])
         mask |= DOP
     return mask | MODE | STATUS
 
@@ -251,17 +279,10 @@ def gns(s: Session, f: list[str], count: int) -> int:
 def gll(s: Session, f: list[str], count: int) -> int:
     mask = ONLINE
     nd = s.newdata
-    if f[5] and merge_hhmmss(s, f[5]):
-        register_fractional_time(s, f[5])
-        if s.tm_year != 0:
-            mask = TIME
-    valid = f[6][:1]
-    if valid == "A" and (count < 8 or f[7][:1] != "N"):
-        pos = lat_lon(f[1], f[2], f[3], f[4])
-    else:
-        pos = None
-    if pos is not None:
-        nd.lat, nd.lon = pos
+    if _time_of_day(s, f[5]):
+        mask = TIME
+    valid = f[6][:1] == "A" and (count < 8 or f[7][:1] != "N")
+    if valid and _position(nd, f, 1):
         mask |= LATLON
         if s.fix.has_alt() or s.satellites_used > 3:
             nd.mode = MODE_3D
@@ -326,7 +347,7 @@ def gsa(s: Session, f: list[str], count: int) -> int:
                 if f[idx]:
                     dop = atof(f[idx])
                     if dop < 99.0:
-                        setattr(s, attr, dop)
+                        setattr(s.dops, attr, dop)
                         mask |= DOP
         # GPGSA then GLGSA/BDGSA (or two GNGSA) in one epoch accumulate their satellites
         if not s.last_gsa_talker or (talker == s.last_gsa_talker and talker != "N"):
@@ -499,14 +520,12 @@ def pmgnst(s: Session, f: list[str], count: int) -> int:
 
 def psrfepe(s: Session, f: list[str], count: int) -> int:
     mask = STATUS
-    if f[1] and merge_hhmmss(s, f[1]):
-        register_fractional_time(s, f[1])
-        if s.tm_year != 0:
-            mask |= TIME
+    if _time_of_day(s, f[1]):
+        mask |= TIME
     if f[2][:1] != "A":
         return mask
     if f[3]:
-        s.hdop = atof(f[3])
+        s.dops.hdop = atof(f[3])
         mask |= DOP
     if f[4] or f[5]:
         mask |= ERRORS
@@ -526,28 +545,21 @@ def psti030(s: Session, f: list[str], count: int) -> int:
         return mask | MODE | STATUS
     if f[3][:1] != "A":
         return mask
-    if f[2] and f[12] and merge_hhmmss(s, f[2]) and merge_ddmmyy(s, f[12]):
+    if _date_and_time(s, f[2], f[12]):
         mask |= TIME
-        register_fractional_time(s, f[2])
-    pos = lat_lon(f[4], f[5], f[6], f[7])
-    if pos is not None:
-        nd.lat, nd.lon = pos
+    if _position(nd, f, 4):
         nd.mode = MODE_2D
         mask |= LATLON
-        if f[8]:
-            nd.alt_msl = atof(f[8])
+        if _altitude(nd, f[8]):
             mask |= ALTITUDE
             nd.mode = MODE_3D
         mask |= MODE
-    nd.vel_e, nd.vel_n, nd.vel_d = atof(f[9]), atof(f[10]), -atof(f[11])
+    nd.ned = Ned(north=atof(f[10]), east=atof(f[9]), down=-atof(f[11]))  # fields: E, N, U
     return mask | VNED | STATUS
 
 
 def _psti_time(s: Session, f: list[str], mask: int) -> int:
-    if f[2] and f[3] and merge_hhmmss(s, f[2]) and merge_ddmmyy(s, f[3]):
-        register_fractional_time(s, f[2])
-        return mask | TIME
-    return mask
+    return mask | TIME if _date_and_time(s, f[2], f[3]) else mask
 
 
 def psti032(s: Session, f: list[str], count: int) -> int:
@@ -586,8 +598,7 @@ def pgrmv(s: Session, f: list[str], count: int) -> int:
     east, north, up = atof(f[1]), atof(f[2]), atof(f[3])
     if not (math.isfinite(east) and math.isfinite(north)):
         return ONLINE
-    nd = s.newdata
-    nd.vel_e, nd.vel_n, nd.vel_d = east, north, -up
+    s.newdata.ned = Ned(north, east, -up)
     return VNED
 
 

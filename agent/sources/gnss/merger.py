@@ -183,9 +183,9 @@ class FixMerger:
             mask &= ~TRACK
         if mask & DOP:
             for name in ("hdop", "vdop", "pdop"):
-                dop = getattr(s, name)
+                dop = getattr(s.dops, name)
                 if _given(dop) and not accept("gnss.dop", dop):
-                    setattr(s, name, _NAN)
+                    setattr(s.dops, name, _NAN)
         return mask
 
     def _cycle(self, tag: str, mask: int) -> int:
@@ -234,13 +234,14 @@ class FixMerger:
             fix.speed = _NAN
         if abs(fix.climb) > 9999.9:
             fix.climb = _NAN
-        if math.isfinite(fix.vel_d) and not math.isfinite(fix.climb):
-            fix.climb = -fix.vel_d
-        if math.isfinite(fix.vel_n) and math.isfinite(fix.vel_e):
+        ned = fix.ned
+        if math.isfinite(ned.down) and not math.isfinite(fix.climb):
+            fix.climb = -ned.down
+        if math.isfinite(ned.north) and math.isfinite(ned.east):
             if not math.isfinite(fix.speed):
-                fix.speed = math.hypot(fix.vel_n, fix.vel_e)
+                fix.speed = math.hypot(ned.north, ned.east)
             if not math.isfinite(fix.track):
-                fix.track = math.degrees(math.atan2(fix.vel_e, fix.vel_n))
+                fix.track = math.degrees(math.atan2(ned.east, ned.north))
         if math.isfinite(fix.alt_msl) and not math.isfinite(fix.alt_hae) and (
                 math.isfinite(fix.lat) or math.isfinite(fix.geoid_sep)):
             # gpsd adds its EGM2008 geoid when GGA has none; only differences of this are used
@@ -267,6 +268,7 @@ class FixMerger:
         mode = fix.mode
         has_fix = mode >= MODE_2D
         derived = self._derived
+        dops = s.dops.over(s.prev_dops)
         return GnssFix(
             t=t,
             time_ms=_time_ms(fix.time_ns),
@@ -277,9 +279,9 @@ class FixMerger:
             speed_mps=derived("gnss.speed_mps", fix.speed) if has_fix else None,
             track=derived("gnss.track", fix.track) if has_fix else None,
             climb_mps=derived("gnss.climb_mps", fix.climb) if mode >= MODE_3D else None,
-            hdop=_opt(s.hdop if math.isfinite(s.hdop) else s.prev_hdop),
-            vdop=_opt(s.vdop if math.isfinite(s.vdop) else s.prev_vdop),
-            pdop=_opt(s.pdop if math.isfinite(s.pdop) else s.prev_pdop),
+            hdop=_opt(dops.hdop),
+            vdop=_opt(dops.vdop),
+            pdop=_opt(dops.pdop),
             satellites_used=s.satellites_used,
             satellites_visible=s.satellites_visible,
         )
@@ -315,9 +317,7 @@ def _merge(to: Fix, mask: int, new: Fix) -> None:
     if math.isfinite(new.geoid_sep):
         to.geoid_sep = new.geoid_sep
     if mask & VNED:
-        to.vel_n = new.vel_n
-        to.vel_e = new.vel_e
-        to.vel_d = new.vel_d
+        to.ned = new.ned
 
 
 def _given(value: float) -> bool:

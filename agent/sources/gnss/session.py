@@ -9,30 +9,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from agent.sources.plausibility import Refusals
 
 NAN = math.nan
 
-# Bits of the per-sentence change mask (gpsd's gps_mask_t, only the bits that matter here).
-ONLINE = 1 << 0
-TIME = 1 << 1
-LATLON = 1 << 2
-ALTITUDE = 1 << 3
-SPEED = 1 << 4
-TRACK = 1 << 5
-CLIMB = 1 << 6
-STATUS = 1 << 7
-MODE = 1 << 8
-DOP = 1 << 9
-USED = 1 << 10
-SATELLITE = 1 << 11
-ATTITUDE = 1 << 12
-ERRORS = 1 << 13  # error estimates (GBS, PGRME, PSRFEPE): data, but not fix fields
-OTHER = 1 << 14  # any other data (GST, oscillator, magnetic track, ...)
-CLEAR = 1 << 15  # first sentence of a new epoch: start the fix afresh
-REPORT = 1 << 16  # the epoch's fix is ready to report
-VNED = 1 << 17  # north/east/down velocity
+# Bits of the per-sentence change mask (gpsd's gps_mask_t, only the bits that matter here),
+# lowest first. Not named after a fix field: ERRORS = error estimates (GBS, PGRME, PSRFEPE),
+# data but not fix fields; OTHER = any other data (GST, oscillator, magnetic track, ...);
+# CLEAR = first sentence of a new epoch, start the fix afresh; REPORT = the epoch's fix is
+# ready to report; VNED = north/east/down velocity.
+(ONLINE, TIME, LATLON, ALTITUDE, SPEED, TRACK, CLIMB, STATUS, MODE, DOP, USED, SATELLITE,
+ ATTITUDE, ERRORS, OTHER, CLEAR, REPORT, VNED) = (1 << bit for bit in range(18))
 
 MODE_NOT_SEEN = 0
 MODE_NO_FIX = 1
@@ -40,6 +29,17 @@ MODE_2D = 2
 MODE_3D = 3
 
 MAX_CHANNELS = 185  # gpsd MAXCHANNELS: satellites kept per sky view
+
+
+class Ned(NamedTuple):
+    """Velocity north, east and down in m/s (gpsd ``fix.NED``); NaN = not known."""
+
+    north: float = NAN
+    east: float = NAN
+    down: float = NAN
+
+
+NO_NED = Ned()
 
 
 @dataclass(slots=True)
@@ -56,17 +56,32 @@ class Fix:
     speed: float = NAN
     track: float = NAN
     climb: float = NAN
-    vel_n: float = NAN
-    vel_e: float = NAN
-    vel_d: float = NAN
+    ned: Ned = NO_NED
 
     def copy(self) -> Fix:
         return Fix(self.time_ns, self.mode, self.lat, self.lon, self.alt_msl, self.alt_hae,
-                   self.geoid_sep, self.speed, self.track, self.climb,
-                   self.vel_n, self.vel_e, self.vel_d)
+                   self.geoid_sep, self.speed, self.track, self.climb, self.ned)
 
     def has_alt(self) -> bool:
         return math.isfinite(self.alt_msl) or math.isfinite(self.alt_hae)
+
+
+def _known(value: float, otherwise: float) -> float:
+    return value if math.isfinite(value) else otherwise
+
+
+@dataclass(slots=True)
+class Dops:
+    """Dilutions of precision (GGA, GNS, GSA, PSRFEPE); NaN = not said."""
+
+    hdop: float = NAN
+    vdop: float = NAN
+    pdop: float = NAN
+
+    def over(self, previous: Dops) -> Dops:
+        """These DOPs, each filled in from ``previous`` where not known."""
+        return Dops(_known(self.hdop, previous.hdop), _known(self.vdop, previous.vdop),
+                    _known(self.pdop, previous.pdop))
 
 
 @dataclass(slots=True)
@@ -101,14 +116,10 @@ class Session:
     latch_mode: bool = False
     gga_sats_used: int = 0
     # DOPs and satellites (not part of the fix; they survive the start of an epoch)
-    hdop: float = NAN
-    vdop: float = NAN
-    pdop: float = NAN
+    dops: Dops = field(default_factory=Dops)
     # the previous epoch's DOPs: reported until this epoch's GSA arrives (gpsd's SKY would
     # show none meanwhile), so a fix reported at GGA does not lose its PDOP/VDOP
-    prev_hdop: float = NAN
-    prev_vdop: float = NAN
-    prev_pdop: float = NAN
+    prev_dops: Dops = field(default_factory=Dops)
     satellites_used: int = 0
     satellites_visible: int = 0
     sky_azimuths: list[float] = field(default_factory=list)
@@ -124,5 +135,4 @@ class Session:
 
     def carry_dops(self) -> None:
         """A new epoch starts: this epoch's DOPs become the previous ones (gpsd clears them)."""
-        self.prev_hdop, self.prev_vdop, self.prev_pdop = self.hdop, self.vdop, self.pdop
-        self.hdop = self.vdop = self.pdop = NAN
+        self.prev_dops, self.dops = self.dops, Dops()
