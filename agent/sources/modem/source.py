@@ -34,7 +34,7 @@ from typing import TypeVar
 import serial
 
 from agent.errors import SourceError
-from agent.events import ConnectionType
+from agent.events import CellLink, ConnectionType
 from agent.sources.modem.at import AtError, AtModem, AtStoppedError, AtTimeoutError
 from agent.sources.modem.mmcli import Mmcli
 from agent.sources.modem.parse import (
@@ -228,7 +228,7 @@ class ModemSource(ThreadedSource):
         state = reg.state if reg is not None else RegistrationState.UNKNOWN
         t = time.time()
         if not state.registered:
-            return CellularStatus(t, state, signal_pct=csq_percent(csq), csq=csq,
+            return CellularStatus(t, state, CellLink(signal_pct=csq_percent(csq)), csq=csq,
                                   rssi_dbm=csq_dbm(csq), iccid=self._current_iccid), answered
         assert reg is not None
         rat = reg.rat
@@ -241,10 +241,11 @@ class ModemSource(ThreadedSource):
             rat = cell.rat
             mcc, mnc = cell.mcc or mcc, cell.mnc if cell.mcc else mnc
             lac, cid, ta = cell.lac or lac, cell.cell_id or cid, cell.timing_advance
+        link = CellLink(ConnectionType(rat), csq_percent(csq), mcc, mnc, cell_id=cid,
+                        location_area_code=lac, timing_advance=ta)
         return CellularStatus(
-            t, state, rat=int(rat), signal_pct=csq_percent(csq), csq=csq, rssi_dbm=csq_dbm(csq),
-            operator=cops.name if cops is not None else "", mcc=mcc, mnc=mnc, lac=lac,
-            cell_id=cid, timing_advance=ta, iccid=self._current_iccid,
+            t, state, link, csq=csq, rssi_dbm=csq_dbm(csq),
+            operator=cops.name if cops is not None else "", iccid=self._current_iccid,
         ), answered
 
     def _read_iccid(self, modem: AtModem) -> str:
@@ -272,11 +273,8 @@ class ModemSource(ThreadedSource):
                 self._next_iccid = time.monotonic() + s.iccid_interval_s
             reg = snap.registration.registered
             self._deliver(CellularStatus(
-                time.time(), snap.registration, rat=int(snap.rat) if reg else 0,
-                signal_pct=snap.signal_pct, operator=snap.operator if reg else "",
-                mcc=snap.mcc if reg else 0, mnc=snap.mnc if reg else 0,
-                lac=snap.lac if reg else 0, cell_id=snap.cell_id if reg else 0,
-                iccid=self._current_iccid,
+                time.time(), snap.registration, snap.cell if reg else snap.cell.signal_only(),
+                operator=snap.operator if reg else "", iccid=self._current_iccid,
             ), hand_over)
             stop.wait(s.poll_interval_s)
 
@@ -304,7 +302,7 @@ class ModemSource(ThreadedSource):
             "at": dict(self._at_counts + (self._modem.counts if self._modem else Counter())),
             "parse_errors": self.counts["parse_errors"],
             "registration": str(last.registration) if last else None,
-            "signal_pct": last.signal_pct if last else None,
+            "signal_pct": last.cell.signal_pct if last else None,
             "csq": last.csq if last else None,
             "operator": last.operator if last else None,
             "iccid": self._current_iccid or None,
