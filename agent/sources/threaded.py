@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from agent.health import BeatingEvent
 from agent.sources.readings import Emit, Reading, Source, SourceHealth
+from agent.sources.serialport import SerialPort
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,39 @@ class ThreadedSource(Source):
             return None
         counts["opens"] += 1
         return handle
+
+    def port_sessions(
+        self, open_: Callable[[], SerialPort], device: str, stop: threading.Event,
+        hand_over: HandOver, session: Callable[[SerialPort], None], *, kind: str,
+        counts: Counter[str], wait_s: float, stopped: type[Exception], silent: type[Exception],
+    ) -> None:
+        """The reconnect loop of a serial device, until ``stop``: open the port ``device``, run
+        ``session`` on it until that fails, close it, wait ``wait_s``, again. ``kind`` names
+        the device in the health details (``"adapter /dev/ttyUSB0 lost: ..."``).
+
+        A lost port (``OSError``: pyserial's ``SerialException`` is one) and a device that
+        stopped answering (``silent``) report the source down; ``stopped`` (the owner's stop,
+        seen by the client) ends the session quietly. ``session`` reports the source up.
+        """
+        while not stop.is_set():
+            port = self.open_or_wait(open_, device, stop, hand_over, counts=counts,
+                                     wait_s=wait_s)  # fmt: skip
+            if port is None:
+                continue
+            try:
+                session(port)
+            except stopped:
+                pass
+            except OSError as exc:
+                counts["disconnects"] += 1
+                self.report_health(False, f"{kind} {device} lost: {exc}", hand_over)
+            except silent as exc:
+                self.report_health(False, f"{kind} {device} not answering: {exc}",
+                                   hand_over)  # fmt: skip
+            finally:
+                with suppress(Exception):
+                    port.close()
+            stop.wait(wait_s)
 
     def wake(self) -> None:
         """Unblock a read in progress when stopping (optional; default: wait for its timeout)."""

@@ -137,30 +137,22 @@ class ModemSource(ThreadedSource):
 
     def _at_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         s = self._settings
-        while not stop.is_set():
-            port = self.open_or_wait(self._open, s.port, stop, hand_over,
-                                     counts=self.counts, wait_s=s.reconnect_s)
-            if port is None:
-                continue
-            modem = AtModem(port, s.command_timeout_s, stop)
-            self._modem = modem
-            try:
-                self._at_session(modem, stop, hand_over)
-            except AtStoppedError:
-                pass
-            except (serial.SerialException, OSError) as exc:
-                self.counts["disconnects"] += 1
-                self.report_health(False, f"modem {s.port} lost: {exc}", hand_over)
-            except AtTimeoutError as exc:
-                self.report_health(False, f"modem {s.port} not answering: {exc}", hand_over)
-            finally:
-                self._at_counts.update(modem.counts)
-                self._modem = None
-                with contextlib.suppress(Exception):
-                    port.close()
-            stop.wait(s.reconnect_s)
+        self.port_sessions(self._open, s.port, stop, hand_over,
+                           lambda port: self._at_session(port, stop, hand_over),
+                           kind="modem", counts=self.counts, wait_s=s.reconnect_s,
+                           stopped=AtStoppedError, silent=AtTimeoutError)  # fmt: skip
 
-    def _at_session(self, modem: AtModem, stop: threading.Event, hand_over: HandOver) -> None:
+    def _at_session(self, port: SerialPort, stop: threading.Event, hand_over: HandOver) -> None:
+        s = self._settings
+        modem = AtModem(port, s.command_timeout_s, stop)
+        self._modem = modem
+        try:
+            self._at_rounds(modem, stop, hand_over)
+        finally:
+            self._at_counts.update(modem.counts)
+            self._modem = None
+
+    def _at_rounds(self, modem: AtModem, stop: threading.Event, hand_over: HandOver) -> None:
         s = self._settings
         modem.command("AT")  # a timeout here: nothing on the port answers AT
         for cmd in SETUP:

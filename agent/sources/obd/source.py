@@ -24,7 +24,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import suppress
 
 import serial
 
@@ -94,24 +93,13 @@ class ObdSource(ThreadedSource):
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         """Sessions until ``stop``, reopening after a loss. Runs in its own thread."""
         s = self._settings
-        while not stop.is_set():
-            port = self.open_or_wait(self._open, s.port, stop, hand_over,
-                                     counts=self.counts, wait_s=s.reconnect_s)
-            if port is None:
-                continue
-            try:
-                self._session(Elm327(port, s.command_timeout_s, stop), stop, hand_over)
-            except ElmStoppedError:
-                pass
-            except (serial.SerialException, OSError) as exc:
-                self.counts["disconnects"] += 1
-                self.report_health(False, f"adapter {s.port} lost: {exc}", hand_over)
-            except ElmError as exc:  # timeouts, a refused AT command: the adapter itself
-                self.report_health(False, f"adapter {s.port} not answering: {exc}", hand_over)
-            finally:
-                with suppress(Exception):
-                    port.close()
-            stop.wait(s.reconnect_s)
+        # ElmError out of a session: timeouts, a refused AT command: the adapter itself.
+        self.port_sessions(
+            self._open, s.port, stop, hand_over,
+            lambda port: self._session(Elm327(port, s.command_timeout_s, stop), stop, hand_over),
+            kind="adapter", counts=self.counts, wait_s=s.reconnect_s, stopped=ElmStoppedError,
+            silent=ElmError,
+        )
 
     def _session(self, elm: Elm327, stop: threading.Event, hand_over: HandOver) -> None:
         """Adapter up: find the vehicle, poll it; back to finding it whenever it goes quiet."""
