@@ -322,16 +322,25 @@ class BoundingBox:
 
 
 @dataclass(frozen=True, slots=True)
+class HeadAngles:
+    """A head pose in degrees, as ``visionEvent`` carries it twice (the driver's neutral pose
+    and the current one)."""
+
+    pitch: float = 0.0
+    yaw: float = 0.0
+    roll: float = 0.0
+
+    def to_wire(self, prefix: str) -> JsonDict:
+        return {f"{prefix}Pitch": self.pitch, f"{prefix}Yaw": self.yaw, f"{prefix}Roll": self.roll}
+
+
+@dataclass(frozen=True, slots=True)
 class VisionDetail:
     event_type: VisionEventType
     vision_timestamp_s: int
     fps: int = 0
-    neutral_pitch: float = 0.0
-    neutral_yaw: float = 0.0
-    neutral_roll: float = 0.0
-    pitch: float = 0.0
-    yaw: float = 0.0
-    roll: float = 0.0
+    neutral: HeadAngles = HeadAngles()  # NeutralHeadpose*: where this driver looks at the road
+    head: HeadAngles = HeadAngles()  # Headpose*
     gaze_confidence: float = 0.0
     face_confidence: float = 0.0
     mask_confidence: float = 0.0
@@ -349,12 +358,8 @@ class VisionDetail:
             "VisionEventType": int(self.event_type),
             "VisionTimestamp": self.vision_timestamp_s,
             "Fps": self.fps,
-            "NeutralHeadposePitch": self.neutral_pitch,
-            "NeutralHeadposeYaw": self.neutral_yaw,
-            "NeutralHeadposeRoll": self.neutral_roll,
-            "HeadposePitch": self.pitch,
-            "HeadposeYaw": self.yaw,
-            "HeadposeRoll": self.roll,
+            **self.neutral.to_wire("NeutralHeadpose"),
+            **self.head.to_wire("Headpose"),
             "GazeConfidence": self.gaze_confidence,
             "FaceConfidence": self.face_confidence,
             "MaskConfidence": self.mask_confidence,
