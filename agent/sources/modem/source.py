@@ -35,6 +35,7 @@ import serial
 
 from agent.errors import SourceError
 from agent.events import CellLink, ConnectionType
+from agent.health import tallies
 from agent.sources.modem.at import AtError, AtModem, AtStoppedError, AtTimeoutError
 from agent.sources.modem.mmcli import Mmcli
 from agent.sources.modem.parse import (
@@ -287,10 +288,7 @@ class ModemSource(ThreadedSource):
             "backend": self._settings.backend,
             "port": self._settings.port if self._settings.backend == "at" else None,
             "up": self._up,
-            "rounds": self.counts["rounds"],
-            "opens": self.counts["opens"],
-            "open_failures": self.counts["open_failures"],
-            "disconnects": self.counts["disconnects"],
+            **tallies(self.counts, "rounds", "opens", "open_failures", "disconnects"),
             "at": dict(self._at_counts + (self._modem.counts if self._modem else Counter())),
             "parse_errors": self.counts["parse_errors"],
             "registration": str(last.registration) if last else None,

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import serial
 
+from agent.health import tallies
 from agent.sources.obd.elm327 import Elm327, ElmError, ElmStoppedError, ElmTimeoutError
 from agent.sources.obd.pids import POLLED_PIDS, Pid
 from agent.sources.obd.session import ObdInfo, ObdSession
@@ -208,12 +209,8 @@ class ObdSource(ThreadedSource):
             "protocol": info.protocol if info else None,
             "supported_pids": sorted(f"{p:02X}" for p in info.supported) if info else [],
             "dropped_pids": sorted(f"{p:02X}" for p in self._dropped_pids),
-            "opens": self.counts["opens"],
-            "open_failures": self.counts["open_failures"],
-            "disconnects": self.counts["disconnects"],
-            "sessions": self.counts["sessions"],
-            "readings": self.counts["readings"],
-            "dtc_reads": self.counts["dtc_reads"],
+            **tallies(self.counts, "opens", "open_failures", "disconnects", "sessions", "readings",
+                      "dtc_reads"),
             "errors": dict(self._errors),
             "last_values": dict(self._last_values),
             "implausible": self._refusals.as_dict(),
