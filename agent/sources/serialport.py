@@ -12,6 +12,10 @@ import time
 from abc import ABC, abstractmethod
 from typing import Protocol
 
+import serial
+
+PORT_READ_TIMEOUT_S = 0.1  # a read with nothing to read returns this soon: a stop is seen
+
 
 class SerialPort(Protocol):
     @property
@@ -20,6 +24,15 @@ class SerialPort(Protocol):
     def write(self, data: bytes) -> int | None: ...
     def reset_input_buffer(self) -> None: ...
     def close(self) -> None: ...
+
+
+def open_command_port(device: str, baudrate: int) -> SerialPort:
+    """A command/response device's port, opened as the daemon and ``diag`` open it: reads time
+    out after :data:`PORT_READ_TIMEOUT_S` (the client sees its stop) and the port is exclusive
+    (a technician's ``diag`` and the daemon never talk to one device at once)."""
+    port: SerialPort = serial.Serial(device, baudrate, timeout=PORT_READ_TIMEOUT_S,
+                                     write_timeout=2.0, exclusive=True)  # fmt: skip
+    return port
 
 
 class SerialClient(ABC):

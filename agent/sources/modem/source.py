@@ -31,8 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import serial
-
 from agent.errors import SourceError
 from agent.events import CellLink, ConnectionType
 from agent.health import tallies
@@ -49,22 +47,14 @@ from agent.sources.modem.parse import (
     parse_reg,
 )
 from agent.sources.readings import CellularStatus, RegistrationState
-from agent.sources.serialport import SerialPort
+from agent.sources.serialport import SerialPort, open_command_port
 from agent.sources.settings import ModemSettings
 from agent.sources.threaded import HandOver, ThreadedSource
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-PORT_READ_TIMEOUT_S = 0.1  # how soon a stop request is seen
 SETUP = ("ATE0", "AT+CMEE=1", "AT+CREG=2", "AT+CEREG=2", "AT+COPS=3,2")
-
-
-def open_serial(settings: ModemSettings) -> SerialPort:
-    port: SerialPort = serial.Serial(settings.port, settings.baudrate,
-                                     timeout=PORT_READ_TIMEOUT_S, write_timeout=2.0,
-                                     exclusive=True)  # fmt: skip
-    return port
 
 
 class IccidStore:
@@ -111,7 +101,8 @@ class ModemSource(ThreadedSource):
         mmcli: Mmcli | None = None,
     ) -> None:
         self._settings = settings
-        self._open: Callable[[], SerialPort] = port_factory or (lambda: open_serial(settings))
+        self._open: Callable[[], SerialPort] = port_factory or (
+            lambda: open_command_port(settings.port, settings.baudrate))
         self._mmcli = mmcli or Mmcli(settings.modem, settings.mmcli,
                                      max(settings.command_timeout_s, 5.0))  # fmt: skip
         self._iccid = IccidStore(settings.iccid_file)

@@ -25,8 +25,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-import serial
-
 from agent.health import tallies
 from agent.sources.obd.elm327 import Elm327, ElmError, ElmStoppedError, ElmTimeoutError
 from agent.sources.obd.pids import POLLED_PIDS, Pid
@@ -37,23 +35,14 @@ from agent.sources.readings import (
     SignalReading,
     TroubleCodes,
 )
-from agent.sources.serialport import SerialPort
+from agent.sources.serialport import SerialPort, open_command_port
 from agent.sources.settings import ObdSettings
 from agent.sources.threaded import HandOver, ThreadedSource
 
 log = logging.getLogger(__name__)
 
-PORT_READ_TIMEOUT_S = 0.1  # serial read timeout: how soon a stop request is seen
 NO_DATA_LIMIT = 10
 
-
-
-def open_serial(settings: ObdSettings) -> SerialPort:
-    # exclusive: a technician's `diag obd` and the daemon must not talk to one ELM327 at once.
-    port: SerialPort = serial.Serial(
-        settings.port, settings.baudrate, timeout=PORT_READ_TIMEOUT_S, write_timeout=2.0,
-        exclusive=True)
-    return port
 
 
 class _VehicleSilentError(ElmError):
@@ -72,7 +61,8 @@ class ObdSource(ThreadedSource):
         self, settings: ObdSettings, port_factory: Callable[[], SerialPort] | None = None,
     ) -> None:
         self._settings = settings
-        self._open: Callable[[], SerialPort] = port_factory or (lambda: open_serial(settings))
+        self._open: Callable[[], SerialPort] = port_factory or (
+            lambda: open_command_port(settings.port, settings.baudrate))
         self._info: ObdInfo | None = None
         self._version = ""
         self._vehicle_responding: bool | None = None
