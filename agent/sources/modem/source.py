@@ -47,9 +47,9 @@ from agent.sources.modem.parse import (
     parse_reg,
 )
 from agent.sources.readings import CellularStatus, RegistrationState
-from agent.sources.serialport import SerialPort, open_command_port
+from agent.sources.serialport import SerialPort
 from agent.sources.settings import ModemSettings
-from agent.sources.threaded import HandOver, ThreadedSource
+from agent.sources.threaded import HandOver, SerialDeviceSource
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -89,7 +89,7 @@ def _best(*regs: Registration | None) -> Registration | None:
     return known[0] if known else None
 
 
-class ModemSource(ThreadedSource):
+class ModemSource(SerialDeviceSource):
     """Registration, signal, serving cell and ICCID of the cellular modem."""
 
     name = "modem"
@@ -100,18 +100,15 @@ class ModemSource(ThreadedSource):
         port_factory: Callable[[], SerialPort] | None = None,
         mmcli: Mmcli | None = None,
     ) -> None:
+        super().__init__(settings.port, settings.baudrate, settings.reconnect_s, port_factory)
         self._settings = settings
-        self._open: Callable[[], SerialPort] = port_factory or (
-            lambda: open_command_port(settings.port, settings.baudrate))
         self._mmcli = mmcli or Mmcli(settings.modem, settings.mmcli,
                                      max(settings.command_timeout_s, 5.0))  # fmt: skip
         self._iccid = IccidStore(settings.iccid_file)
         self._current_iccid = ""
         self._next_iccid = 0.0
         self._at_counts: Counter[str] = Counter()
-        # Event counts diagnostics() reports: parse_errors, rounds, opens, open_failures,
-        # disconnects.
-        self.counts: Counter[str] = Counter()
+        # counts (diagnostics()) also has parse_errors, rounds.
         self._last: CellularStatus | None = None
         self._modem: AtModem | None = None
 
@@ -125,14 +122,9 @@ class ModemSource(ThreadedSource):
         if self._settings.backend == "mmcli":
             self._mmcli_loop(stop, hand_over)
         else:
-            self._at_loop(stop, hand_over)
-
-    def _at_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
-        s = self._settings
-        self.port_sessions(self._open, s.port, stop, hand_over,
-                           lambda port: self._at_session(port, stop, hand_over),
-                           kind="modem", counts=self.counts, wait_s=s.reconnect_s,
-                           stopped=AtStoppedError, silent=AtTimeoutError)  # fmt: skip
+            self.port_sessions(stop, hand_over,
+                               lambda port: self._at_session(port, stop, hand_over),
+                               kind="modem", stopped=AtStoppedError, silent=AtTimeoutError)
 
     def _at_session(self, port: SerialPort, stop: threading.Event, hand_over: HandOver) -> None:
         s = self._settings

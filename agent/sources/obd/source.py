@@ -35,9 +35,9 @@ from agent.sources.readings import (
     SignalReading,
     TroubleCodes,
 )
-from agent.sources.serialport import SerialPort, open_command_port
+from agent.sources.serialport import SerialPort
 from agent.sources.settings import ObdSettings
-from agent.sources.threaded import HandOver, ThreadedSource
+from agent.sources.threaded import HandOver, SerialDeviceSource
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class _VehicleSilentError(ElmError):
         super().__init__("vehicle_silent", detail)
 
 
-class ObdSource(ThreadedSource):
+class ObdSource(SerialDeviceSource):
     """Vehicle signals and stored DTCs from OBD-II through an ELM327 serial adapter."""
 
     name = "obd"
@@ -60,17 +60,14 @@ class ObdSource(ThreadedSource):
     def __init__(
         self, settings: ObdSettings, port_factory: Callable[[], SerialPort] | None = None,
     ) -> None:
+        super().__init__(settings.port, settings.baudrate, settings.reconnect_s, port_factory)
         self._settings = settings
-        self._open: Callable[[], SerialPort] = port_factory or (
-            lambda: open_command_port(settings.port, settings.baudrate))
         self._info: ObdInfo | None = None
         self._version = ""
         self._vehicle_responding: bool | None = None
         self._vehicle_detail = ""
         self._errors: Counter[str] = Counter()
-        # Event counts diagnostics() reports: opens, open_failures, disconnects, sessions,
-        # readings, dtc_reads.
-        self.counts: Counter[str] = Counter()
+        # counts (diagnostics()) also has sessions, readings, dtc_reads.
         self._last_values: dict[str, float] = {}
         self._last_dtcs: tuple[str, ...] | None = None
         self._dropped_pids: set[int] = set()
@@ -86,10 +83,9 @@ class ObdSource(ThreadedSource):
         s = self._settings
         # ElmError out of a session: timeouts, a refused AT command: the adapter itself.
         self.port_sessions(
-            self._open, s.port, stop, hand_over,
+            stop, hand_over,
             lambda port: self._session(Elm327(port, s.command_timeout_s, stop), stop, hand_over),
-            kind="adapter", counts=self.counts, wait_s=s.reconnect_s, stopped=ElmStoppedError,
-            silent=ElmError,
+            kind="adapter", stopped=ElmStoppedError, silent=ElmError,
         )
 
     def _session(self, elm: Elm327, stop: threading.Event, hand_over: HandOver) -> None:
