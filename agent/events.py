@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from agent.ulid import new_ulid
+
+if TYPE_CHECKING:  # agent.sources.readings imports this module (CellLink)
+    from agent.sources.readings import GnssFix
 
 JsonDict = dict[str, Any]
 
@@ -201,30 +204,60 @@ class DeviceIdentity:
 
 
 @dataclass(frozen=True, slots=True)
-class VehicleContext:
-    """The vehicle as it was when the event happened (the envelope's common fields)."""
+class CellLink:
+    """The cellular link as the envelope carries it (``connectionType`` .. ``timingAdvance``).
 
-    last_fix_ms: int = 0
-    latitude: float = 0.0
-    longitude: float = 0.0
-    altitude: float = 0.0
-    heading: int = 0
-    speed_kmh: int = 0
-    satellites: int = 0
-    fixed: bool = False
-    hdop: float = 0.0
-    vdop: float = 0.0
-    ignition_on: bool = False
-    odometer_m: int = 0
-    vehicle_battery_v: float = 0.0
-    backup_battery_v: float = 0.0
-    connection_type: int = ConnectionType.UNKNOWN
-    signal_strength: int = 0
+    One value for the modem's report, the network status and the event snapshot; 0 = not
+    known. ``signal_pct`` is the envelope's ``signalStrength`` (ModemManager's normalisation of
+    ``+CSQ``); ``location_area_code`` is the LAC (2G/3G) or the TAC (4G/5G).
+    """
+
+    connection_type: ConnectionType = ConnectionType.UNKNOWN
+    signal_pct: int = 0
     mcc: int = 0
     mnc: int = 0
     cell_id: int = 0
     location_area_code: int = 0
     timing_advance: int = 0
+
+    def signal_only(self) -> CellLink:
+        """Not registered: the signal is still measured, the network fields mean nothing."""
+        return CellLink(signal_pct=self.signal_pct)
+
+    def to_wire(self) -> JsonDict:
+        return {
+            "connectionType": int(self.connection_type),
+            "signalStrength": self.signal_pct,
+            "mcc": self.mcc,
+            "mnc": self.mnc,
+            "cellID": self.cell_id,
+            "locationAreaCode": self.location_area_code,
+            "timingAdvance": self.timing_advance,
+        }
+
+
+NO_CELL: Final = CellLink()  # nothing known of the link (no modem, or not reported yet)
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleContext:
+    """The vehicle as it was when the event happened (the envelope's common fields).
+
+    ``fix`` is the last valid GNSS fix: the envelope's ``lastTimestampOfFix``, ``latitude`` ..
+    ``vdop`` come from it (0 while there is none), and ``fixed`` says whether it is current.
+    Speed and heading stand beside it: they are fused (CAN before GNSS; course kept while
+    stopped). ``cell`` is the cellular link.
+    """
+
+    fix: GnssFix | None = None
+    fixed: bool = False
+    heading: int = 0
+    speed_kmh: int = 0
+    ignition_on: bool = False
+    odometer_m: int = 0
+    vehicle_battery_v: float = 0.0
+    backup_battery_v: float = 0.0
+    cell: CellLink = NO_CELL
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,16 +322,25 @@ class BoundingBox:
 
 
 @dataclass(frozen=True, slots=True)
+class HeadAngles:
+    """A head pose in degrees, as ``visionEvent`` carries it twice (the driver's neutral pose
+    and the current one)."""
+
+    pitch: float = 0.0
+    yaw: float = 0.0
+    roll: float = 0.0
+
+    def to_wire(self, prefix: str) -> JsonDict:
+        return {f"{prefix}Pitch": self.pitch, f"{prefix}Yaw": self.yaw, f"{prefix}Roll": self.roll}
+
+
+@dataclass(frozen=True, slots=True)
 class VisionDetail:
     event_type: VisionEventType
     vision_timestamp_s: int
     fps: int = 0
-    neutral_pitch: float = 0.0
-    neutral_yaw: float = 0.0
-    neutral_roll: float = 0.0
-    pitch: float = 0.0
-    yaw: float = 0.0
-    roll: float = 0.0
+    neutral: HeadAngles = HeadAngles()  # NeutralHeadpose*: where this driver looks at the road
+    head: HeadAngles = HeadAngles()  # Headpose*
     gaze_confidence: float = 0.0
     face_confidence: float = 0.0
     mask_confidence: float = 0.0
@@ -316,12 +358,8 @@ class VisionDetail:
             "VisionEventType": int(self.event_type),
             "VisionTimestamp": self.vision_timestamp_s,
             "Fps": self.fps,
-            "NeutralHeadposePitch": self.neutral_pitch,
-            "NeutralHeadposeYaw": self.neutral_yaw,
-            "NeutralHeadposeRoll": self.neutral_roll,
-            "HeadposePitch": self.pitch,
-            "HeadposeYaw": self.yaw,
-            "HeadposeRoll": self.roll,
+            **self.neutral.to_wire("NeutralHeadpose"),
+            **self.head.to_wire("Headpose"),
             "GazeConfidence": self.gaze_confidence,
             "FaceConfidence": self.face_confidence,
             "MaskConfidence": self.mask_confidence,
@@ -414,39 +452,45 @@ def to_envelope(event: Event, identity: DeviceIdentity, sequence_number: int) ->
     """The exact V3 envelope of CONTRACT.md §1 (key order as in the seed's examples)."""
     c = event.context
     d = event.detail
+    fix_ms, lat, lon, alt, satellites, hdop, vdop = _fix_fields(c.fix)
     return {
         "accountulid": identity.account_ulid,
         "ulid": event.ulid,
         "deviceSource": identity.device_source,
         "sequenceNumber": sequence_number % (1 << 32),
         "timestamp": event.timestamp_ms,
-        "lastTimestampOfFix": c.last_fix_ms,
-        "latitude": c.latitude,
-        "longitude": c.longitude,
-        "altitude": c.altitude,
+        "lastTimestampOfFix": fix_ms,
+        "latitude": lat,
+        "longitude": lon,
+        "altitude": alt,
         "gpsHeading": c.heading,
         "speed": c.speed_kmh,
-        "satellites": c.satellites,
+        "satellites": satellites,
         "fixed": c.fixed,
-        "hdop": c.hdop,
-        "vdop": c.vdop,
+        "hdop": hdop,
+        "vdop": vdop,
         "ignitionON": c.ignition_on,
         "odometer": c.odometer_m,
         "vehicleBatteryVoltage": c.vehicle_battery_v,
         "backupBatteryVoltage": c.backup_battery_v,
-        "connectionType": int(c.connection_type),
-        "signalStrength": c.signal_strength,
-        "mcc": c.mcc,
-        "mnc": c.mnc,
-        "cellID": c.cell_id,
-        "locationAreaCode": c.location_area_code,
-        "timingAdvance": c.timing_advance,
+        **c.cell.to_wire(),
         "eventType": int(event.event_type),
         "files": [f.to_wire() for f in event.files],
         "telemetryEvent": d.to_wire() if isinstance(d, TelemetryDetail) else {},
         "visionEvent": d.to_wire() if isinstance(d, VisionDetail) else {},
         "hardwareEvent": d.to_wire(identity) if isinstance(d, HardwareDetail) else {},
     }
+
+
+def _fix_fields(fix: GnssFix | None) -> tuple[int, float, float, float, int, float, float]:
+    """``lastTimestampOfFix``, latitude, longitude, altitude, satellites, hdop, vdop of the
+    last valid fix; 0 for what it did not say (or without one)."""
+    if fix is None:
+        return 0, 0.0, 0.0, 0.0, 0, 0.0, 0.0
+    lat, lon, alt, hdop, vdop = (
+        0.0 if v is None else v for v in (fix.lat, fix.lon, fix.alt, fix.hdop, fix.vdop)
+    )
+    return fix.epoch_ms, lat, lon, alt, fix.satellites_used, hdop, vdop
 
 
 # Top-level envelope keys, in the seed's order; tests and the stand-in cloud validate with it.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
@@ -199,3 +200,9 @@ class BeatingEvent(threading.Event):
                 return super().is_set()
             if super().wait(left):
                 return True
+
+
+def tallies(counts: Counter[str], *names: str) -> dict[str, int]:
+    """``counts`` of ``names`` for a diagnostics dump, in that order; 0 for what never happened
+    (``dict(counts)`` would leave those out)."""
+    return {name: counts[name] for name in names}

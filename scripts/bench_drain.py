@@ -31,12 +31,15 @@ sys.path.insert(0, str(REPO))
 
 from agent.config import CloudSettings  # noqa: E402
 from agent.events import (  # noqa: E402
+    CellLink,
+    ConnectionType,
     DeviceIdentity,
     Event,
     TelemetryDetail,
     TelemetryEventType,
     VehicleContext,
 )
+from agent.sources.readings import FixMode, GnssFix  # noqa: E402
 from agent.store.outbox import Outbox  # noqa: E402
 from agent.uplink import Uplink  # noqa: E402
 
@@ -50,23 +53,20 @@ T0_MS = 1_767_225_600_000
 def make_events(n: int, start: int) -> list[Event]:
     out = []
     for i in range(start, start + n):
+        fix_ms = T0_MS + i * 1000
+        fix = GnssFix(fix_ms / 1000, fix_ms, FixMode.FIX_3D,
+                      lat=-23.329572 + (i % 1000) * 1e-5, lon=-51.178328 - (i % 777) * 1e-5,
+                      alt=639.18, hdop=0.66, vdop=0.34, satellites_used=12)
         ctx = VehicleContext(
-            last_fix_ms=T0_MS + i * 1000,
-            latitude=-23.329572 + (i % 1000) * 1e-5,
-            longitude=-51.178328 - (i % 777) * 1e-5,
-            altitude=639.18,
+            fix=fix,
             heading=i % 360,
             speed_kmh=30 + i % 60,
-            satellites=12,
             fixed=True,
-            hdop=0.66,
-            vdop=0.34,
             ignition_on=True,
             odometer_m=272_347 + i * 8,
             vehicle_battery_v=13.9,
             backup_battery_v=4.1,
-            connection_type=5,
-            signal_strength=70,
+            cell=CellLink(ConnectionType.G4, signal_pct=70),
         )
         kind = TelemetryEventType.PERIODIC_POSITION if i % 10 else TelemetryEventType.HARSH_BRAKING
         out.append(Event(timestamp_ms=T0_MS + i * 1000, context=ctx, detail=TelemetryDetail(kind)))

@@ -29,12 +29,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.events import (
+    CellLink,
+    ConnectionType,
     DeviceIdentity,
     Event,
     TelemetryDetail,
     TelemetryEventType,
     VehicleContext,
 )
+from agent.sources.readings import FixMode, GnssFix
 from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
 
@@ -56,13 +59,15 @@ KINDS = (
 def make_events(n: int) -> list[Event]:
     out = []
     for i in range(n):
+        fix_ms = T0 + i * 1000
+        fix = GnssFix(fix_ms / 1000, fix_ms, FixMode.FIX_3D, lat=40.416775 + i * 1e-6,
+                      lon=-3.703790 - i * 1e-6, alt=657.3 + (i % 10) / 10, hdop=0.9, vdop=1.3,
+                      satellites_used=11)
         ctx = VehicleContext(
-            last_fix_ms=T0 + i * 1000, latitude=40.416775 + i * 1e-6,
-            longitude=-3.703790 - i * 1e-6, altitude=657.3 + (i % 10) / 10, heading=(i * 7) % 360,
-            speed_kmh=40 + i % 60, satellites=11, fixed=True, hdop=0.9, vdop=1.3,
-            ignition_on=True, odometer_m=123_456_789 + i * 12, vehicle_battery_v=13.82,
-            backup_battery_v=4.1, connection_type=5, signal_strength=71, mcc=214, mnc=7,
-            cell_id=123_456, location_area_code=2801, timing_advance=3,
+            fix=fix, heading=(i * 7) % 360, speed_kmh=40 + i % 60, fixed=True, ignition_on=True,
+            odometer_m=123_456_789 + i * 12, vehicle_battery_v=13.82, backup_battery_v=4.1,
+            cell=CellLink(ConnectionType.G4, 71, 214, 7, cell_id=123_456, location_area_code=2801,
+                          timing_advance=3),
         )  # fmt: skip
         out.append(Event(T0 + i * 1000, ctx, TelemetryDetail(KINDS[i % len(KINDS)])))
     return out

@@ -13,6 +13,8 @@ from agent.events import (
     BoundingBox,
     Bucket,
     CameraId,
+    CellLink,
+    ConnectionType,
     DeviceIdentity,
     Event,
     FileFeature,
@@ -29,6 +31,7 @@ from agent.events import (
     file_key,
     to_envelope,
 )
+from agent.sources.readings import FixMode, GnssFix
 from agent.ulid import is_ulid, ulid_timestamp_ms
 from tests.seed_examples import seed_events
 
@@ -40,10 +43,11 @@ IDENTITY = DeviceIdentity(
     version="1.0",
     iccid="1234567890123456789",
 )
+FIX = GnssFix(1675945050.0, 1675945050000, FixMode.FIX_3D, lat=-23.329572, lon=-51.178328,
+              alt=639.18, hdop=0.66, vdop=0.34, satellites_used=16)
 CONTEXT = VehicleContext(
-    last_fix_ms=1675945050000, latitude=-23.329572, longitude=-51.178328, altitude=639.18,
-    heading=0, speed_kmh=32, satellites=16, fixed=True, hdop=0.66, vdop=0.34, ignition_on=True,
-    odometer_m=272347, vehicle_battery_v=13.989, backup_battery_v=4.1, connection_type=5,
+    fix=FIX, heading=0, speed_kmh=32, fixed=True, ignition_on=True, odometer_m=272347,
+    vehicle_battery_v=13.989, backup_battery_v=4.1, cell=CellLink(ConnectionType.G4),
 )  # fmt: skip
 
 

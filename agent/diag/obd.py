@@ -18,7 +18,7 @@ from agent.errors import SourceError
 from agent.sources.obd.elm327 import Elm327, ElmError
 from agent.sources.obd.pids import POLLED_PIDS
 from agent.sources.obd.session import ObdSession
-from agent.sources.obd.source import PORT_READ_TIMEOUT_S
+from agent.sources.serialport import open_command_port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        port = serial.Serial(args.port, args.baudrate, timeout=PORT_READ_TIMEOUT_S,
-                             write_timeout=2.0, exclusive=True)  # fails if the daemon has it
+        port = open_command_port(args.port, args.baudrate)  # fails if the daemon has it
     except (serial.SerialException, OSError, ValueError) as exc:
         raise SourceError(f"cannot open {args.port}: {exc}") from exc
     session = ObdSession(Elm327(port, args.timeout), args.connect_timeout)

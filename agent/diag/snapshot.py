@@ -14,13 +14,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from agent.config import load_config
 from agent.vision.annotate import annotate
+from agent.vision.arrays import U8
 from agent.vision.pipeline import FaceAnalysis, FacePipeline
-
-U8 = npt.NDArray[np.uint8]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

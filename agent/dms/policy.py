@@ -32,7 +32,7 @@ from agent.dms.trackers import (
     PerclosTracker,
     Persistence,
 )
-from agent.events import BoundingBox, VisionDetail, VisionEventType
+from agent.events import BoundingBox, HeadAngles, VisionDetail, VisionEventType
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +100,9 @@ def to_vision_detail(event: DmsEvent, fps: float) -> VisionDetail:
         event_type=event.event_type,
         vision_timestamp_s=int(m.t),
         fps=round(fps),
-        neutral_pitch=round(m.neutral.pitch, 2),
-        neutral_yaw=round(m.neutral.yaw, 2),
-        neutral_roll=round(m.neutral.roll, 2),
-        pitch=round(m.pitch, 2),
-        yaw=round(m.yaw, 2),
-        roll=round(m.roll, 2),
+        neutral=HeadAngles(round(m.neutral.pitch, 2), round(m.neutral.yaw, 2),
+                           round(m.neutral.roll, 2)),
+        head=HeadAngles(round(m.pitch, 2), round(m.yaw, 2), round(m.roll, 2)),
         gaze_confidence=round(m.gaze_confidence, 3),
         face_confidence=round(m.face_score, 3),
         mask_confidence=round(m.mask_confidence, 3),

@@ -80,4 +80,4 @@ class NetworkRule(Rule):
         net = s.network
         return [telemetry(t, TelemetryEventType.NETWORK_RESTORED,
                           {"outageS": round(on - self._lost_offline_since, 1),
-                           "signalPct": net.signal_pct if net is not None else 0})]
+                           "signalPct": net.cell.signal_pct if net is not None else 0})]

@@ -101,9 +101,10 @@ class AgentOrderPorts:
         for event in events:
             await self._publisher().put(event)
         ctx = events[0].context if events else None
-        if ctx is None or not ctx.fixed:
+        fix = ctx.fix if ctx is not None and ctx.fixed else None
+        if ctx is None or fix is None or fix.lat is None or fix.lon is None:
             return "Position sent (no GNSS fix: last known position)."
-        return f"Position sent: {ctx.latitude:.6f},{ctx.longitude:.6f} {ctx.speed_kmh}km/h."
+        return f"Position sent: {fix.lat:.6f},{fix.lon:.6f} {ctx.speed_kmh}km/h."
 
     async def apply_config(self, changes: Sequence[tuple[str, Any]]) -> Mapping[str, str | None]:
         async with self._lock:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.events import ConnectionType
+from agent.events import CellLink, ConnectionType
 from agent.sim.pty import PtyPort
 from agent.sim.scenario import CellularSpec
 from agent.sources.modem.parse import csq_dbm, csq_percent
@@ -170,11 +170,12 @@ def cellular_reading(c: CellState, t: float, stored_iccid: str = "") -> Cellular
     if not c.registered:
         reg = RegistrationState.SEARCHING if c.csq not in (0, 99) else \
             RegistrationState.NOT_REGISTERED
-        return CellularStatus(t, reg, signal_pct=csq_percent(c.csq), csq=c.csq,
+        return CellularStatus(t, reg, CellLink(signal_pct=csq_percent(c.csq)), csq=c.csq,
                               rssi_dbm=csq_dbm(c.csq), iccid=c.iccid, stored_iccid=stored_iccid)
     rat = {"2g": ConnectionType.G2, "3g": ConnectionType.G3, "4g": ConnectionType.G4,
            "5g": ConnectionType.G5}[c.rat]  # fmt: skip
-    return CellularStatus(t, reg, rat=int(rat), signal_pct=csq_percent(c.csq), csq=c.csq,
-                          rssi_dbm=csq_dbm(c.csq), operator=f"{c.mcc:03d}{c.mnc:02d}",
-                          mcc=c.mcc, mnc=c.mnc, lac=c.lac, cell_id=c.cell_id,
-                          iccid=c.iccid, stored_iccid=stored_iccid)  # fmt: skip
+    link = CellLink(rat, csq_percent(c.csq), c.mcc, c.mnc, cell_id=c.cell_id,
+                    location_area_code=c.lac)
+    return CellularStatus(t, reg, link, csq=c.csq, rssi_dbm=csq_dbm(c.csq),
+                          operator=f"{c.mcc:03d}{c.mnc:02d}", iccid=c.iccid,
+                          stored_iccid=stored_iccid)  # fmt: skip

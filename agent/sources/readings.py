@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from functools import cached_property
 
+from agent.events import NO_CELL, CellLink
 from agent.health import Heartbeat
 
 
@@ -42,6 +43,11 @@ class GnssFix:
     pdop: float | None = None
     satellites_used: int = 0
     satellites_visible: int = 0
+
+    @property
+    def epoch_ms(self) -> int:
+        """When the fix was taken: the receiver's time, else the host's on arrival."""
+        return self.time_ms if self.time_ms is not None else round(self.t * 1000)
 
 
 class Signal(StrEnum):
@@ -132,25 +138,18 @@ class RegistrationState(StrEnum):
 class CellularStatus:
     """One poll of the cellular modem (``agent.sources.modem``); 0 / "" = not known.
 
-    ``rat`` is the envelope's ``connectionType`` number (CONTRACT.md §1: 3 2G, 4 3G, 5 4G,
-    6 5G, 0 unknown). ``signal_pct`` is ModemManager's normalisation of ``+CSQ``
-    (``min(csq, 31) * 100 // 31``, 99 = unknown = 0), so the AT and the ModemManager backends
-    agree. ``lac`` is the LAC (2G/3G) or the TAC (4G/5G). ``iccid`` is the SIM's as read now;
+    ``cell`` is the link as the envelope carries it (CONTRACT.md §1); its ``signal_pct`` is
+    ModemManager's normalisation of ``+CSQ`` (``min(csq, 31) * 100 // 31``, 99 = unknown = 0),
+    so the AT and the ModemManager backends agree. ``iccid`` is the SIM's as read now;
     ``stored_iccid`` the one the source had persisted before (``""`` = none: first SIM seen).
     """
 
     t: float
     registration: RegistrationState
-    rat: int = 0
-    signal_pct: int = 0
+    cell: CellLink = NO_CELL
     csq: int | None = None  # raw 27.007 <rssi> 0..31, 99 unknown (AT backend only)
     rssi_dbm: int | None = None
     operator: str = ""
-    mcc: int = 0
-    mnc: int = 0
-    lac: int = 0
-    cell_id: int = 0
-    timing_advance: int = 0
     iccid: str = ""
     stored_iccid: str = ""
     source: str = "modem"

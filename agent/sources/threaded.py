@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from agent.health import BeatingEvent
 from agent.sources.readings import Emit, Reading, Source, SourceHealth
+from agent.sources.serialport import SerialPort, open_command_port
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,56 @@ class ThreadedSource(Source):
             self.wake()
             await asyncio.wait({done})  # the thread sees the stop within one read timeout
             thread.join(timeout=1.0)  # resolving ``done`` is its last act: returns at once
+
+
+class SerialDeviceSource(ThreadedSource):
+    """A source that talks command/response to one serial device (an ELM327 adapter, a modem's
+    AT port): it owns the port opener, the event counts and the reconnect loop.
+
+    ``counts`` holds ``opens``, ``open_failures`` and ``disconnects`` (this class counts them)
+    beside the source's own.
+    """
+
+    def __init__(self, device: str, baudrate: int, reconnect_s: float,
+                 port_factory: Callable[[], SerialPort] | None = None) -> None:
+        self._device = device
+        self._reconnect_s = reconnect_s
+        self._open: Callable[[], SerialPort] = port_factory or (
+            lambda: open_command_port(device, baudrate))
+        self.counts: Counter[str] = Counter()
+
+    def port_sessions(
+        self, stop: threading.Event, hand_over: HandOver, session: Callable[[SerialPort], None],
+        *, kind: str, stopped: type[Exception], silent: type[Exception],
+    ) -> None:
+        """The reconnect loop, until ``stop``: open the port, run ``session`` on it until that
+        fails, close it, wait ``reconnect_s``, again. ``kind`` names the device in the health
+        details (``"adapter /dev/ttyUSB0 lost: ..."``).
+
+        A lost port (``OSError``: pyserial's ``SerialException`` is one) and a device that
+        stopped answering (``silent``) report the source down; ``stopped`` (the owner's stop,
+        seen by the client) ends the session quietly. ``session`` reports the source up.
+        """
+        device, wait_s, counts = self._device, self._reconnect_s, self.counts
+        while not stop.is_set():
+            port = self.open_or_wait(self._open, device, stop, hand_over, counts=counts,
+                                     wait_s=wait_s)  # fmt: skip
+            if port is None:
+                continue
+            try:
+                session(port)
+            except stopped:
+                pass
+            except OSError as exc:
+                counts["disconnects"] += 1
+                self.report_health(False, f"{kind} {device} lost: {exc}", hand_over)
+            except silent as exc:
+                self.report_health(False, f"{kind} {device} not answering: {exc}",
+                                   hand_over)  # fmt: skip
+            finally:
+                with suppress(Exception):
+                    port.close()
+            stop.wait(wait_s)
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from agent.errors import StorageError, UplinkError
-from agent.health import Heartbeat
+from agent.health import Heartbeat, tallies
 from agent.store.api import OutboxQueue, StoredEvent, StoredFile
 from agent.uplink.backoff import Backoff
 from agent.uplink.batch import events_body, gzip_bytes, split_by_size
@@ -199,12 +199,8 @@ class Uplink:
         return {
             "cloud_url": self._settings.url,
             "state": self._state,
-            "sent_events": self.counts["sent_events"],
-            "sent_batches": self.counts["sent_batches"],
-            "sent_bytes": self.counts["sent_bytes"],
-            "files_uploaded": self.counts["files_uploaded"],
-            "dead_lettered": self.counts["dead_lettered"],
-            "retries": self.counts["retries"],
+            **tallies(self.counts, "sent_events", "sent_batches", "sent_bytes", "files_uploaded",
+                      "dead_lettered", "retries"),
             "consecutive_failures": self._backoff.failures,
             "backoff_s": round(self._last_delay_s, 3),
             "backoff_ceiling_s": round(self._backoff.ceiling(), 3),

@@ -8,23 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.events import ConnectionType
+from agent.events import NO_CELL, CellLink
 from agent.sources.readings import Reading
 
 
 @dataclass(frozen=True, slots=True)
 class NetworkStatus:
-    """The modem / network link as last seen (envelope ``connectionType`` .. ``timingAdvance``)."""
+    """The modem / network link as last seen; ``cell`` is what the envelope carries of it."""
 
     t: float
     online: bool
-    connection_type: ConnectionType = ConnectionType.UNKNOWN
-    signal_pct: int = 0  # 0 = unknown
-    mcc: int = 0
-    mnc: int = 0
-    cell_id: int = 0
-    location_area_code: int = 0
-    timing_advance: int = 0
+    cell: CellLink = NO_CELL
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from agent.events import ConnectionType, VehicleContext
+from agent.events import NO_CELL, ConnectionType, VehicleContext
 from agent.sources.readings import (
     CellularStatus,
     FixMode,
@@ -144,14 +144,8 @@ class VehicleState:
         self.cellular = r
         if r.iccid:
             self.iccid = r.iccid
-        reg = r.registered
-        self._apply_network(NetworkStatus(
-            r.t, online=reg,
-            connection_type=ConnectionType(r.rat) if reg else ConnectionType.UNKNOWN,
-            signal_pct=r.signal_pct, mcc=r.mcc if reg else 0, mnc=r.mnc if reg else 0,
-            cell_id=r.cell_id if reg else 0, location_area_code=r.lac if reg else 0,
-            timing_advance=r.timing_advance if reg else 0,
-        ))  # fmt: skip
+        cell = r.cell if r.registered else r.cell.signal_only()
+        self._apply_network(NetworkStatus(r.t, online=r.registered, cell=cell))
 
     def advance(self, t: float) -> None:
         """Time passes without a reading (freshness windows may expire)."""
@@ -320,32 +314,19 @@ class VehicleState:
 
     def context(self) -> VehicleContext:
         """The envelope's vehicle fields as of now."""
-        fix = self.last_fix
         net = self.network
         vb = self.vehicle_battery_v
         bb = self.backup_battery_v
         return VehicleContext(
-            last_fix_ms=_fix_ms(fix) if fix is not None else 0,
-            latitude=fix.lat if fix is not None and fix.lat is not None else 0.0,
-            longitude=fix.lon if fix is not None and fix.lon is not None else 0.0,
-            altitude=fix.alt if fix is not None and fix.alt is not None else 0.0,
+            fix=self.last_fix,
+            fixed=self.fixed,
             heading=round(self.heading_deg) % 360,
             speed_kmh=round(self.speed_kmh),
-            satellites=fix.satellites_used if fix is not None else 0,
-            fixed=self.fixed,
-            hdop=fix.hdop if fix is not None and fix.hdop is not None else 0.0,
-            vdop=fix.vdop if fix is not None and fix.vdop is not None else 0.0,
             ignition_on=bool(self.ignition),
             odometer_m=int(self.odometer_m),
             vehicle_battery_v=round(vb, 3) if vb is not None else 0.0,
             backup_battery_v=round(bb, 3) if bb is not None else 0.0,
-            connection_type=net.connection_type if net is not None else ConnectionType.UNKNOWN,
-            signal_strength=net.signal_pct if net is not None else 0,
-            mcc=net.mcc if net is not None else 0,
-            mnc=net.mnc if net is not None else 0,
-            cell_id=net.cell_id if net is not None else 0,
-            location_area_code=net.location_area_code if net is not None else 0,
-            timing_advance=net.timing_advance if net is not None else 0,
+            cell=net.cell if net is not None else NO_CELL,
         )
 
     def state_document(self) -> dict[str, Any]:
@@ -381,8 +362,8 @@ class VehicleState:
             "OdometerKm": int(self.odometer_m // 1000),
             "ServiceBattery": round(vb, 3) if vb is not None else None,
             "IgnitionVoltageLevel": round(vb * 1000) if vb is not None else None,
-            "LastNetworkSignalStrengthPct": net.signal_pct
-            if net is not None and net.signal_pct > 0
+            "LastNetworkSignalStrengthPct": net.cell.signal_pct
+            if net is not None and net.cell.signal_pct > 0
             else None,
             "LastMotion": iso_utc(self.last_motion_t) if self.last_motion_t is not None else None,
             "IsLowFuel": fuel is not None and fuel < th.low_fuel_pct,
@@ -394,13 +375,13 @@ class VehicleState:
             "IsInternetWeak": net is not None
             and (
                 not net.online
-                or 0 < net.signal_pct < th.weak_signal_pct
-                or net.connection_type == ConnectionType.G2
+                or 0 < net.cell.signal_pct < th.weak_signal_pct
+                or net.cell.connection_type == ConnectionType.G2
             ),
             "latitude": fix.lat if fix is not None else None,
             "longitude": fix.lon if fix is not None else None,
             "altitude": fix.alt if fix is not None else None,
-            "lastTimestampOfFix": _fix_ms(fix) if fix is not None else 0,
+            "lastTimestampOfFix": fix.epoch_ms if fix is not None else 0,
             "fixed": self.fixed,
             "speed": round(self.speed_kmh),
             "gpsHeading": round(self.heading_deg) % 360,
@@ -431,10 +412,6 @@ class VehicleState:
                 for sig, by in self._signals.items()
             },
         }
-
-
-def _fix_ms(fix: GnssFix) -> int:
-    return fix.time_ms if fix.time_ms is not None else round(fix.t * 1000)
 
 
 def _tri(v: bool | None) -> int:

@@ -6,11 +6,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.vision.arrays import U8
 from agent.vision.landmarks import EYE_CONTOUR_POINTS
 from agent.vision.pipeline import FaceAnalysis
 from agent.vision.pose import POSE_IDS, POSE_MODEL
-
-U8 = npt.NDArray[np.uint8]
 
 GREEN = (80, 220, 80)
 YELLOW = (0, 220, 255)

@@ -30,15 +30,13 @@ from enum import StrEnum
 from typing import Any
 
 import cv2
-import numpy as np
-import numpy.typing as npt
 
 from agent.health import BeatingEvent
 from agent.sources.readings import Emit, Reading, Source, SourceHealth
+from agent.vision.arrays import Image
 
 log = logging.getLogger(__name__)
 
-Image = npt.NDArray[np.uint8]
 Listener = Callable[["Frame"], None]
 
 ROAD = "cam0"

@@ -12,13 +12,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from agent.vision.arrays import F32, F64, U8
 from agent.vision.models import OnnxModel
-
-F64 = npt.NDArray[np.float64]
-F32 = npt.NDArray[np.float32]
-U8 = npt.NDArray[np.uint8]
 
 SIZE = 128
 RAW_SCORE_LIMIT = 80.0

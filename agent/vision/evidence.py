@@ -35,7 +35,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from agent.errors import AgentError
 from agent.events import (
@@ -49,12 +48,12 @@ from agent.events import (
     file_key,
 )
 from agent.store.api import Attachment
+from agent.vision.arrays import Image
 from agent.vision.ring import FrameRing, RingFrame
 from agent.vision.settings import EvidenceSettings
 
 log = logging.getLogger(__name__)
 
-Image = npt.NDArray[np.uint8]
 Box = tuple[float, float, float, float]  # x, y, w, h normalised 0..1
 
 FEATURE = {CameraId.ROAD: FileFeature.EVENT, CameraId.DRIVER: FileFeature.FACE}

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
-F64 = npt.NDArray[np.float64]
-U8 = npt.NDArray[np.uint8]
+from agent.vision.arrays import F64, U8
 
 
 @dataclass(frozen=True, slots=True)

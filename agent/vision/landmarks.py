@@ -9,14 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from agent.vision.arrays import F64, U8
 from agent.vision.geometry import Roi, apply_affine, roi_from_points, warp_crop
 from agent.vision.models import OnnxModel
-
-F64 = npt.NDArray[np.float64]
-F32 = npt.NDArray[np.float32]
-U8 = npt.NDArray[np.uint8]
 
 MESH_SIZE = 192
 IRIS_SIZE = 64

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.vision.arrays import F64, U8
 from agent.vision.landmarks import (
     IRIS_CORNER_A,
     IRIS_CORNER_B,
@@ -31,9 +32,6 @@ from agent.vision.landmarks import (
     MESH_NOSE_TIP,
     EyeResult,
 )
-
-F64 = npt.NDArray[np.float64]
-U8 = npt.NDArray[np.uint8]
 
 EYEBALL_RADIUS_PER_WIDTH = 0.4  # eyeball radius ~12 mm / palpebral fissure ~30 mm
 

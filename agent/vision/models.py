@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from agent.errors import ModelError
-
-FloatArray = npt.NDArray[np.float32]
+from agent.vision.arrays import F32
 
 MODEL_KEYS = ("detector", "mesh", "iris")
 _FIX = "run scripts/bootstrap (or .venv/bin/python scripts/fetch_models) to build them"
@@ -117,9 +115,9 @@ class OnnxModel:
         inputs = self._sess.get_inputs()
         self._input_name: str = inputs[0].name
         self._output_names: list[str] = [o.name for o in self._sess.get_outputs()]
-        self.input: FloatArray = np.zeros(input_shape, np.float32)
+        self.input: F32 = np.zeros(input_shape, np.float32)
         self._binding: Any = None
-        self._outputs: list[FloatArray] = []
+        self._outputs: list[F32] = []
         try:
             first = self._sess.run(None, {self._input_name: self.input})
         except Exception as exc:
@@ -135,7 +133,7 @@ class OnnxModel:
                                     arr.ctypes.data)
             self._binding = binding
 
-    def run(self) -> list[FloatArray]:
+    def run(self) -> list[F32]:
         """Run on :attr:`input`; outputs in the model's order."""
         if self._binding is not None:
             self._sess.run_with_iobinding(self._binding)

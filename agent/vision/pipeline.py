@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.dms.observation import FaceObservation
+from agent.vision.arrays import F64, U8
 from agent.vision.detector import Detection, FaceDetector
 from agent.vision.geometry import Roi, roi_from_box
 from agent.vision.landmarks import (
@@ -46,9 +47,6 @@ from agent.vision.measures import (
 from agent.vision.models import ModelSet, SessionConfig, resolve_models_dir
 from agent.vision.pose import HeadPose, camera_matrix, head_pose
 from agent.vision.settings import VisionSettings
-
-F64 = npt.NDArray[np.float64]
-U8 = npt.NDArray[np.uint8]
 
 
 def as_bgr(frame: npt.NDArray[np.uint8]) -> U8:

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
-F64 = npt.NDArray[np.float64]
+from agent.vision.arrays import F64
 
 # Points of MediaPipe's canonical face model (face_geometry/data/canonical_face_model.obj,
 # Apache-2.0), converted to mm with x to the image right, y down, z away from the camera.

@@ -3,7 +3,7 @@ SIM-changed tamper event, at exact seconds."""
 
 from __future__ import annotations
 
-from agent.events import ConnectionType, HardwareEventType, TelemetryEventType
+from agent.events import CellLink, ConnectionType, HardwareEventType, TelemetryEventType
 from agent.sources.readings import CellularStatus, RegistrationState, SourceHealth
 from tests.rules.helpers import T0, engine, extra, kinds, replay
 
@@ -15,9 +15,9 @@ ICCID = "89860012345678901234"
 def cell(t: float, reg: RegistrationState = HOME, pct: int = 64, iccid: str = ICCID,
          stored: str = ICCID) -> CellularStatus:
     on = reg.registered
-    return CellularStatus(T0 + t, reg, rat=5 if on else 0, signal_pct=pct, operator="40101",
-                          mcc=401 if on else 0, mnc=1 if on else 0, lac=0x1A2B if on else 0,
-                          cell_id=0x01C2D3E4 if on else 0, timing_advance=0, iccid=iccid,
+    link = CellLink(ConnectionType.G4, pct, 401, 1, cell_id=0x01C2D3E4,
+                    location_area_code=0x1A2B) if on else CellLink(signal_pct=pct)
+    return CellularStatus(T0 + t, reg, link, operator="40101", iccid=iccid,
                           stored_iccid=stored)  # fmt: skip
 
 
@@ -33,11 +33,11 @@ def test_lost_after_60_s_unregistered_and_restored_after_10_s_registered() -> No
     assert extra(seen[0]) == {"registration": "searching", "offlineS": 60.0}
     assert extra(seen[1]) == {"outageS": 170.0, "signalPct": 6}
     assert seen[0].event.detail.alarm_type == 0  # type: ignore[union-attr]
-    lost_ctx, back_ctx = seen[0].event.context, seen[1].event.context
-    assert (lost_ctx.connection_type, lost_ctx.mcc, lost_ctx.cell_id) == (0, 0, 0)
-    assert lost_ctx.signal_strength == 6
-    assert (back_ctx.connection_type, back_ctx.mcc, back_ctx.mnc) == (ConnectionType.G4, 401, 1)
-    assert (back_ctx.cell_id, back_ctx.location_area_code) == (0x01C2D3E4, 0x1A2B)
+    lost_cell, back_cell = seen[0].event.context.cell, seen[1].event.context.cell
+    assert (lost_cell.connection_type, lost_cell.mcc, lost_cell.cell_id) == (0, 0, 0)
+    assert lost_cell.signal_pct == 6
+    assert (back_cell.connection_type, back_cell.mcc, back_cell.mnc) == (ConnectionType.G4, 401, 1)
+    assert (back_cell.cell_id, back_cell.location_area_code) == (0x01C2D3E4, 0x1A2B)
 
 
 def test_a_short_coverage_gap_is_no_event_and_nothing_before_the_first_registration() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from agent.events import (
     Bucket,
     CameraId,
+    CellLink,
+    ConnectionType,
     DeviceIdentity,
     Event,
     FileFeature,
@@ -19,6 +21,7 @@ from agent.events import (
     VisionEventType,
     file_key,
 )
+from agent.sources.readings import FixMode, GnssFix
 
 IDENTITY = DeviceIdentity(
     device_source="862798050833538",
@@ -32,12 +35,14 @@ T0 = 1_700_000_000_000
 
 def context(i: int = 0) -> VehicleContext:
     """A full vehicle snapshot, varied per event like a moving vehicle's."""
+    fix_ms = T0 + i * 1000
+    fix = GnssFix(fix_ms / 1000, fix_ms, FixMode.FIX_3D, lat=40.416775 + i * 1e-5,
+                  lon=-3.703790 - i * 1e-5, alt=657.3, hdop=0.9, vdop=1.3, satellites_used=11)
     return VehicleContext(
-        last_fix_ms=T0 + i * 1000, latitude=40.416775 + i * 1e-5, longitude=-3.703790 - i * 1e-5,
-        altitude=657.3, heading=(i * 7) % 360, speed_kmh=40 + i % 60, satellites=11, fixed=True,
-        hdop=0.9, vdop=1.3, ignition_on=True, odometer_m=123_456_789 + i * 12,
-        vehicle_battery_v=13.82, backup_battery_v=4.1, connection_type=5, signal_strength=71,
-        mcc=214, mnc=7, cell_id=123_456, location_area_code=2801, timing_advance=3,
+        fix=fix, heading=(i * 7) % 360, speed_kmh=40 + i % 60, fixed=True, ignition_on=True,
+        odometer_m=123_456_789 + i * 12, vehicle_battery_v=13.82, backup_battery_v=4.1,
+        cell=CellLink(ConnectionType.G4, 71, 214, 7, cell_id=123_456, location_area_code=2801,
+                      timing_advance=3),
     )  # fmt: skip
 
 

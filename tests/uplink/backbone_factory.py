@@ -44,6 +44,7 @@ from agent.events import (  # noqa: E402
     derived_key,
     file_key,
 )
+from agent.sources.readings import FixMode, GnssFix  # noqa: E402
 from agent.store.api import Attachment  # noqa: E402
 from agent.ulid import new_ulid  # noqa: E402
 
@@ -77,17 +78,14 @@ def cloud_settings(url: str, **kwargs: Any) -> CloudSettings:
 
 
 def context(i: int = 0) -> VehicleContext:
+    fix_ms = T0_MS + i * 1000
+    fix = GnssFix(fix_ms / 1000, fix_ms, FixMode.FIX_3D, lat=-23.329572 + i * 1e-5,
+                  lon=-51.178328, alt=639.2, hdop=0.66, vdop=0.34, satellites_used=16)
     return VehicleContext(
-        last_fix_ms=T0_MS + i * 1000,
-        latitude=-23.329572 + i * 1e-5,
-        longitude=-51.178328,
-        altitude=639.2,
+        fix=fix,
         heading=i % 360,
         speed_kmh=32,
-        satellites=16,
         fixed=True,
-        hdop=0.66,
-        vdop=0.34,
         ignition_on=True,
         odometer_m=272_347 + i,
         vehicle_battery_v=13.9,
@@ -103,7 +101,7 @@ def telemetry(i: int, kind: TelemetryEventType = TelemetryEventType.PERIODIC_POS
 def invalid_telemetry(i: int) -> Event:
     """Stored fine by the outbox but refused by the cloud (latitude out of range)."""
     ts = T0_MS + i * 1000
-    bad = VehicleContext(latitude=95.0, longitude=10.0, fixed=True)
+    bad = VehicleContext(GnssFix(0.0, 0, FixMode.FIX_3D, lat=95.0, lon=10.0), fixed=True)
     return Event(timestamp_ms=ts, context=bad, detail=TelemetryDetail(TelemetryEventType.SOS))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.events import ConnectionType
+from agent.events import CellLink, ConnectionType
 from agent.sources.readings import Signal, SourceHealth, TroubleCodes
 from agent.vehicle import NetworkStatus, RelayStatus, VehicleState
 from tests.rules.helpers import LAT0, LON0, T0, fix, route, sig
@@ -62,13 +62,14 @@ def test_context_carries_the_last_valid_fix_even_when_it_is_no_longer_current() 
     s.apply(fix(0, speed_kmh=30.0, track=271.6))
     s.apply(fix(1, valid=False))
     c = s.context()
-    assert (c.latitude, c.longitude, c.altitude) == (LAT0, LON0, 800.0)
-    assert c.last_fix_ms == round(T0 * 1000)
+    assert c.fix is not None
+    assert (c.fix.lat, c.fix.lon, c.fix.alt) == (LAT0, LON0, 800.0)
+    assert c.fix.epoch_ms == round(T0 * 1000)
     assert c.fixed is False
     assert c.heading == 272
     assert c.speed_kmh == 0  # the last report is "no fix" and there is no CAN: speed unknown
     assert c.odometer_m == 1234
-    assert c.satellites == 10
+    assert c.fix.satellites_used == 10
 
 
 def test_state_document_with_everything_unknown() -> None:
@@ -97,7 +98,7 @@ def test_state_document_fields_from_readings() -> None:
     s.apply(sig(0, Signal.FUEL_LEVEL_PCT, 12.34, "can"))
     s.apply(sig(0, Signal.EV_BATTERY_PCT, 81.0, "can"))
     s.apply(RelayStatus(T0, fuel_cut=False))
-    s.apply(NetworkStatus(T0, online=True, connection_type=ConnectionType.G4, signal_pct=15))
+    s.apply(NetworkStatus(T0, online=True, cell=CellLink(ConnectionType.G4, signal_pct=15)))
     s.apply(TroubleCodes(T0, ("P0301",)))
     s.apply(SourceHealth(T0, "gnss", True))
     for f in route(1, 5, 40.0):
@@ -134,5 +135,5 @@ def test_offline_for_300_s_is_lost_contact() -> None:
     assert s.state_document()["IsLostContact"] is False
     s.advance(T0 + 300)
     assert s.state_document()["IsLostContact"] is True
-    s.apply(NetworkStatus(T0 + 301, online=True, signal_pct=70))
+    s.apply(NetworkStatus(T0 + 301, online=True, cell=CellLink(signal_pct=70)))
     assert s.state_document()["IsLostContact"] is False

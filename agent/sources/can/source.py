@@ -20,6 +20,7 @@ from typing import Any
 import can
 
 from agent.errors import ConfigError, SourceError
+from agent.health import tallies
 from agent.sources.can.bus import open_bus
 from agent.sources.can.decoder import J1939Decoder
 from agent.sources.readings import Reading
@@ -137,11 +138,8 @@ class CanSource(ThreadedSource):
             "channel": self._settings.channel,
             "bitrate": self._settings.bitrate,
             "up": self._up,
-            "opens": self.counts["opens"],
-            "open_failures": self.counts["open_failures"],
-            "disconnects": self.counts["disconnects"],
-            "error_frames": self.counts["error_frames"],
-            "remote_frames": self.counts["remote_frames"],
+            **tallies(self.counts, "opens", "open_failures", "disconnects", "error_frames",
+                      "remote_frames"),
             "malformed_lines": self.counts["malformed_lines"] + getattr(bus, "malformed_lines", 0),
             "adapter_nacks": self.counts["nacks"] + getattr(bus, "nacks", 0),
             "last_error": self._last_error,

@@ -25,6 +25,7 @@ from typing import Any
 
 import serial
 
+from agent.health import tallies
 from agent.sources.gnss.health import LinkChange, LinkHealth
 from agent.sources.gnss.parser import NmeaParser
 from agent.sources.readings import GnssFix, Reading, SourceHealth
@@ -175,10 +176,7 @@ class GnssSerialSource(ThreadedSource):
             "port": self.port,
             "baudrate": self.baudrate,
             "link_ok": self._health.ok,
-            "opens": self.counts["opens"],
-            "open_failures": self.counts["open_failures"],
-            "disconnects": self.counts["disconnects"],
-            "fixes": self.counts["fixes"],
+            **tallies(self.counts, "opens", "open_failures", "disconnects", "fixes"),
             "unchanged_updates_dropped": self.counts["unchanged"],
             "last_fix_t": self._last_fix_t,
             "last_error": self._last_error,

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 
 from agent.errors import SourceError
-from agent.sources.serialport import SerialPort
+from agent.sources.serialport import SerialClient, SerialPort
 
 FINAL_OK = "OK"
 _FINAL_ERROR = re.compile(r"^(ERROR|\+CME ERROR:.*|\+CMS ERROR:.*|NO CARRIER|COMMAND NOT SUPPORT)$")
@@ -46,21 +46,18 @@ class AtStoppedError(SourceError):
     """The owner asked the client to stop while it waited for the modem."""
 
 
-class AtModem:
+class AtModem(SerialClient):
     """Commands over one modem AT port. Not thread-safe."""
 
     def __init__(
         self, port: SerialPort, timeout_s: float = 2.0, stop: threading.Event | None = None,
     ) -> None:
-        self._port = port
-        self._timeout = timeout_s
-        self._stop = stop or threading.Event()
+        super().__init__(port, timeout_s, stop)
         self._pending = bytearray()
         self.counts: Counter[str] = Counter()  # commands, urcs, garbage_lines, errors, timeouts
 
     def _lines(self, deadline: float) -> list[str]:
         """Complete lines received so far (waits up to ``deadline`` for at least one)."""
-        port = self._port
         while True:
             if b"\n" in self._pending or b"\r" in self._pending:
                 text = bytes(self._pending)
@@ -71,17 +68,16 @@ class AtModem:
                 if lines:
                     return lines
                 continue  # only line ends so far (the "\r\n" ahead of an answer)
-            chunk = port.read(port.in_waiting or 1)  # blocks up to the port's read timeout
-            if chunk:
-                self._pending += chunk
-                if len(self._pending) > 65536:  # a stream of garbage without line ends
-                    self.counts["garbage_lines"] += 1
-                    self._pending.clear()
-                continue
-            if self._stop.is_set():
-                raise AtStoppedError("stopped")
-            if time.monotonic() >= deadline:
+            chunk = self._receive(deadline)
+            if not chunk:
                 return []
+            self._pending += chunk
+            if len(self._pending) > 65536:  # a stream of garbage without line ends
+                self.counts["garbage_lines"] += 1
+                self._pending.clear()
+
+    def _stopped(self) -> Exception:
+        return AtStoppedError("stopped")
 
     def _classify_stray(self, line: str) -> None:
         if _PRINTABLE.match(line) and _URC.match(line):
@@ -130,6 +126,3 @@ class AtModem:
                     answer.append(line)
                 else:
                     self._classify_stray(line)
-
-    def close(self) -> None:
-        self._port.close()

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agent.errors import SourceError
-from agent.events import ConnectionType
+from agent.events import NO_CELL, CellLink, ConnectionType
 from agent.sources.readings import RegistrationState
 
 # MMModemAccessTechnology names (mm_modem_access_technology_build_string_from_mask).
@@ -55,16 +55,11 @@ _REGISTRATION = {
 
 @dataclass(frozen=True, slots=True)
 class ModemSnapshot:
-    """What one round of ``mmcli`` calls said."""
+    """What one round of ``mmcli`` calls said (``cell.timing_advance`` is always 0)."""
 
     registration: RegistrationState = RegistrationState.UNKNOWN
-    rat: ConnectionType = ConnectionType.UNKNOWN
-    signal_pct: int = 0
+    cell: CellLink = NO_CELL
     operator: str = ""
-    mcc: int = 0
-    mnc: int = 0
-    lac: int = 0
-    cell_id: int = 0
     sim_path: str = ""
     iccid: str = ""
     state: str = ""
@@ -103,11 +98,8 @@ def parse_modem(doc: Any) -> ModemSnapshot:
     pct = min(100, max(0, _int(_get(doc, "modem", "generic", "signal-quality", "value"))))
     return ModemSnapshot(
         registration=reg,
-        rat=ConnectionType(rat),
-        signal_pct=pct,
+        cell=CellLink(ConnectionType(rat), signal_pct=pct, mcc=mcc, mnc=mnc),
         operator=str(_get(doc, "modem", "3gpp", "operator-name") or ""),
-        mcc=mcc,
-        mnc=mnc,
         sim_path=str(_get(doc, "modem", "generic", "sim") or ""),
         state=str(_get(doc, "modem", "generic", "state") or ""),
     )
@@ -165,13 +157,11 @@ class Mmcli:
         iccid = ""
         if with_sim and snap.sim_path:
             iccid = parse_sim(self._run("-i", snap.sim_path))
-        mcc, mnc, lac, cid = snap.mcc, snap.mnc, 0, 0
         try:
             lmcc, lmnc, lac, cid = parse_location(self._run("-m", self.modem, "--location-get"))
-        except SourceError:
-            lmcc = lmnc = 0  # location not enabled or not supported: cell fields stay 0
-        return ModemSnapshot(
-            registration=snap.registration, rat=snap.rat, signal_pct=snap.signal_pct,
-            operator=snap.operator, mcc=mcc or lmcc, mnc=mnc if mcc else lmnc, lac=lac,
-            cell_id=cid, sim_path=snap.sim_path, iccid=iccid, state=snap.state,
-        )
+        except SourceError:  # location not enabled or not supported: cell fields stay 0
+            lmcc = lmnc = lac = cid = 0
+        mcc = snap.cell.mcc
+        cell = replace(snap.cell, mcc=mcc or lmcc, mnc=snap.cell.mnc if mcc else lmnc,
+                       location_area_code=lac, cell_id=cid)
+        return replace(snap, cell=cell, iccid=iccid)

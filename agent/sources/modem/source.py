@@ -31,10 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import serial
-
 from agent.errors import SourceError
-from agent.events import ConnectionType
+from agent.events import CellLink, ConnectionType
+from agent.health import tallies
 from agent.sources.modem.at import AtError, AtModem, AtStoppedError, AtTimeoutError
 from agent.sources.modem.mmcli import Mmcli
 from agent.sources.modem.parse import (
@@ -50,20 +49,12 @@ from agent.sources.modem.parse import (
 from agent.sources.readings import CellularStatus, RegistrationState
 from agent.sources.serialport import SerialPort
 from agent.sources.settings import ModemSettings
-from agent.sources.threaded import HandOver, ThreadedSource
+from agent.sources.threaded import HandOver, SerialDeviceSource
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-PORT_READ_TIMEOUT_S = 0.1  # how soon a stop request is seen
 SETUP = ("ATE0", "AT+CMEE=1", "AT+CREG=2", "AT+CEREG=2", "AT+COPS=3,2")
-
-
-def open_serial(settings: ModemSettings) -> SerialPort:
-    port: SerialPort = serial.Serial(settings.port, settings.baudrate,
-                                     timeout=PORT_READ_TIMEOUT_S, write_timeout=2.0,
-                                     exclusive=True)  # fmt: skip
-    return port
 
 
 class IccidStore:
@@ -98,7 +89,7 @@ def _best(*regs: Registration | None) -> Registration | None:
     return known[0] if known else None
 
 
-class ModemSource(ThreadedSource):
+class ModemSource(SerialDeviceSource):
     """Registration, signal, serving cell and ICCID of the cellular modem."""
 
     name = "modem"
@@ -109,17 +100,15 @@ class ModemSource(ThreadedSource):
         port_factory: Callable[[], SerialPort] | None = None,
         mmcli: Mmcli | None = None,
     ) -> None:
+        super().__init__(settings.port, settings.baudrate, settings.reconnect_s, port_factory)
         self._settings = settings
-        self._open: Callable[[], SerialPort] = port_factory or (lambda: open_serial(settings))
         self._mmcli = mmcli or Mmcli(settings.modem, settings.mmcli,
                                      max(settings.command_timeout_s, 5.0))  # fmt: skip
         self._iccid = IccidStore(settings.iccid_file)
         self._current_iccid = ""
         self._next_iccid = 0.0
         self._at_counts: Counter[str] = Counter()
-        # Event counts diagnostics() reports: parse_errors, rounds, opens, open_failures,
-        # disconnects.
-        self.counts: Counter[str] = Counter()
+        # counts (diagnostics()) also has parse_errors, rounds.
         self._last: CellularStatus | None = None
         self._modem: AtModem | None = None
 
@@ -133,34 +122,21 @@ class ModemSource(ThreadedSource):
         if self._settings.backend == "mmcli":
             self._mmcli_loop(stop, hand_over)
         else:
-            self._at_loop(stop, hand_over)
+            self.port_sessions(stop, hand_over,
+                               lambda port: self._at_session(port, stop, hand_over),
+                               kind="modem", stopped=AtStoppedError, silent=AtTimeoutError)
 
-    def _at_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
+    def _at_session(self, port: SerialPort, stop: threading.Event, hand_over: HandOver) -> None:
         s = self._settings
-        while not stop.is_set():
-            port = self.open_or_wait(self._open, s.port, stop, hand_over,
-                                     counts=self.counts, wait_s=s.reconnect_s)
-            if port is None:
-                continue
-            modem = AtModem(port, s.command_timeout_s, stop)
-            self._modem = modem
-            try:
-                self._at_session(modem, stop, hand_over)
-            except AtStoppedError:
-                pass
-            except (serial.SerialException, OSError) as exc:
-                self.counts["disconnects"] += 1
-                self.report_health(False, f"modem {s.port} lost: {exc}", hand_over)
-            except AtTimeoutError as exc:
-                self.report_health(False, f"modem {s.port} not answering: {exc}", hand_over)
-            finally:
-                self._at_counts.update(modem.counts)
-                self._modem = None
-                with contextlib.suppress(Exception):
-                    port.close()
-            stop.wait(s.reconnect_s)
+        modem = AtModem(port, s.command_timeout_s, stop)
+        self._modem = modem
+        try:
+            self._at_rounds(modem, stop, hand_over)
+        finally:
+            self._at_counts.update(modem.counts)
+            self._modem = None
 
-    def _at_session(self, modem: AtModem, stop: threading.Event, hand_over: HandOver) -> None:
+    def _at_rounds(self, modem: AtModem, stop: threading.Event, hand_over: HandOver) -> None:
         s = self._settings
         modem.command("AT")  # a timeout here: nothing on the port answers AT
         for cmd in SETUP:
@@ -228,7 +204,7 @@ class ModemSource(ThreadedSource):
         state = reg.state if reg is not None else RegistrationState.UNKNOWN
         t = time.time()
         if not state.registered:
-            return CellularStatus(t, state, signal_pct=csq_percent(csq), csq=csq,
+            return CellularStatus(t, state, CellLink(signal_pct=csq_percent(csq)), csq=csq,
                                   rssi_dbm=csq_dbm(csq), iccid=self._current_iccid), answered
         assert reg is not None
         rat = reg.rat
@@ -241,10 +217,11 @@ class ModemSource(ThreadedSource):
             rat = cell.rat
             mcc, mnc = cell.mcc or mcc, cell.mnc if cell.mcc else mnc
             lac, cid, ta = cell.lac or lac, cell.cell_id or cid, cell.timing_advance
+        link = CellLink(ConnectionType(rat), csq_percent(csq), mcc, mnc, cell_id=cid,
+                        location_area_code=lac, timing_advance=ta)
         return CellularStatus(
-            t, state, rat=int(rat), signal_pct=csq_percent(csq), csq=csq, rssi_dbm=csq_dbm(csq),
-            operator=cops.name if cops is not None else "", mcc=mcc, mnc=mnc, lac=lac,
-            cell_id=cid, timing_advance=ta, iccid=self._current_iccid,
+            t, state, link, csq=csq, rssi_dbm=csq_dbm(csq),
+            operator=cops.name if cops is not None else "", iccid=self._current_iccid,
         ), answered
 
     def _read_iccid(self, modem: AtModem) -> str:
@@ -272,11 +249,8 @@ class ModemSource(ThreadedSource):
                 self._next_iccid = time.monotonic() + s.iccid_interval_s
             reg = snap.registration.registered
             self._deliver(CellularStatus(
-                time.time(), snap.registration, rat=int(snap.rat) if reg else 0,
-                signal_pct=snap.signal_pct, operator=snap.operator if reg else "",
-                mcc=snap.mcc if reg else 0, mnc=snap.mnc if reg else 0,
-                lac=snap.lac if reg else 0, cell_id=snap.cell_id if reg else 0,
-                iccid=self._current_iccid,
+                time.time(), snap.registration, snap.cell if reg else snap.cell.signal_only(),
+                operator=snap.operator if reg else "", iccid=self._current_iccid,
             ), hand_over)
             stop.wait(s.poll_interval_s)
 
@@ -297,14 +271,11 @@ class ModemSource(ThreadedSource):
             "backend": self._settings.backend,
             "port": self._settings.port if self._settings.backend == "at" else None,
             "up": self._up,
-            "rounds": self.counts["rounds"],
-            "opens": self.counts["opens"],
-            "open_failures": self.counts["open_failures"],
-            "disconnects": self.counts["disconnects"],
+            **tallies(self.counts, "rounds", "opens", "open_failures", "disconnects"),
             "at": dict(self._at_counts + (self._modem.counts if self._modem else Counter())),
             "parse_errors": self.counts["parse_errors"],
             "registration": str(last.registration) if last else None,
-            "signal_pct": last.signal_pct if last else None,
+            "signal_pct": last.cell.signal_pct if last else None,
             "csq": last.csq if last else None,
             "operator": last.operator if last else None,
             "iccid": self._current_iccid or None,

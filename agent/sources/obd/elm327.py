@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 
 from agent.errors import SourceError
-from agent.sources.serialport import SerialPort
+from agent.sources.serialport import SerialClient, SerialPort
 
 PROMPT = b">"
 
@@ -97,15 +97,13 @@ def assemble(lines: Iterable[str]) -> list[bytes]:
     return messages
 
 
-class Elm327:
+class Elm327(SerialClient):
     """Commands and OBD requests over one ELM327. Not thread-safe."""
 
     def __init__(
         self, port: SerialPort, timeout_s: float = 2.0, stop: threading.Event | None = None,
     ) -> None:
-        self._port = port
-        self._timeout = timeout_s
-        self._stop = stop or threading.Event()
+        super().__init__(port, timeout_s, stop)
         self.version = ""
         self.commands_sent = 0
         self.noise_lines = 0  # lines that were neither data, progress nor a known reply
@@ -114,18 +112,16 @@ class Elm327:
     def _read_until_prompt(self, timeout: float) -> bytes:
         deadline = time.monotonic() + timeout
         buf = bytearray()
-        port = self._port
         while True:
-            chunk = port.read(port.in_waiting or 1)  # blocks up to the port's read timeout
-            if chunk:
-                buf += chunk
-                if PROMPT in chunk:
-                    return bytes(buf[: buf.rindex(PROMPT)])
-                continue
-            if self._stop.is_set():
-                raise ElmStoppedError
-            if time.monotonic() >= deadline:
+            chunk = self._receive(deadline)
+            if not chunk:
                 raise ElmTimeoutError(f"no prompt within {timeout:g} s, got {bytes(buf)!r}")
+            buf += chunk
+            if PROMPT in chunk:
+                return bytes(buf[: buf.rindex(PROMPT)])
+
+    def _stopped(self) -> Exception:
+        return ElmStoppedError()
 
     def resync(self) -> None:
         """After a timeout: a bare CR interrupts whatever the adapter does; wait for a prompt."""
@@ -198,6 +194,3 @@ class Elm327:
             raise ElmError("negative_response", f"{cmd} -> {messages[0].hex().upper()}")
         self.noise_lines += 1
         raise ElmError("bad_response", f"{cmd} -> {[m.hex().upper() for m in messages]}")
-
-    def close(self) -> None:
-        self._port.close()

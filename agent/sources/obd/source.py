@@ -24,10 +24,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import suppress
 
-import serial
-
+from agent.health import tallies
 from agent.sources.obd.elm327 import Elm327, ElmError, ElmStoppedError, ElmTimeoutError
 from agent.sources.obd.pids import POLLED_PIDS, Pid
 from agent.sources.obd.session import ObdInfo, ObdSession
@@ -39,21 +37,12 @@ from agent.sources.readings import (
 )
 from agent.sources.serialport import SerialPort
 from agent.sources.settings import ObdSettings
-from agent.sources.threaded import HandOver, ThreadedSource
+from agent.sources.threaded import HandOver, SerialDeviceSource
 
 log = logging.getLogger(__name__)
 
-PORT_READ_TIMEOUT_S = 0.1  # serial read timeout: how soon a stop request is seen
 NO_DATA_LIMIT = 10
 
-
-
-def open_serial(settings: ObdSettings) -> SerialPort:
-    # exclusive: a technician's `diag obd` and the daemon must not talk to one ELM327 at once.
-    port: SerialPort = serial.Serial(
-        settings.port, settings.baudrate, timeout=PORT_READ_TIMEOUT_S, write_timeout=2.0,
-        exclusive=True)
-    return port
 
 
 class _VehicleSilentError(ElmError):
@@ -63,7 +52,7 @@ class _VehicleSilentError(ElmError):
         super().__init__("vehicle_silent", detail)
 
 
-class ObdSource(ThreadedSource):
+class ObdSource(SerialDeviceSource):
     """Vehicle signals and stored DTCs from OBD-II through an ELM327 serial adapter."""
 
     name = "obd"
@@ -71,16 +60,14 @@ class ObdSource(ThreadedSource):
     def __init__(
         self, settings: ObdSettings, port_factory: Callable[[], SerialPort] | None = None,
     ) -> None:
+        super().__init__(settings.port, settings.baudrate, settings.reconnect_s, port_factory)
         self._settings = settings
-        self._open: Callable[[], SerialPort] = port_factory or (lambda: open_serial(settings))
         self._info: ObdInfo | None = None
         self._version = ""
         self._vehicle_responding: bool | None = None
         self._vehicle_detail = ""
         self._errors: Counter[str] = Counter()
-        # Event counts diagnostics() reports: opens, open_failures, disconnects, sessions,
-        # readings, dtc_reads.
-        self.counts: Counter[str] = Counter()
+        # counts (diagnostics()) also has sessions, readings, dtc_reads.
         self._last_values: dict[str, float] = {}
         self._last_dtcs: tuple[str, ...] | None = None
         self._dropped_pids: set[int] = set()
@@ -94,24 +81,12 @@ class ObdSource(ThreadedSource):
     def read_loop(self, stop: threading.Event, hand_over: HandOver) -> None:
         """Sessions until ``stop``, reopening after a loss. Runs in its own thread."""
         s = self._settings
-        while not stop.is_set():
-            port = self.open_or_wait(self._open, s.port, stop, hand_over,
-                                     counts=self.counts, wait_s=s.reconnect_s)
-            if port is None:
-                continue
-            try:
-                self._session(Elm327(port, s.command_timeout_s, stop), stop, hand_over)
-            except ElmStoppedError:
-                pass
-            except (serial.SerialException, OSError) as exc:
-                self.counts["disconnects"] += 1
-                self.report_health(False, f"adapter {s.port} lost: {exc}", hand_over)
-            except ElmError as exc:  # timeouts, a refused AT command: the adapter itself
-                self.report_health(False, f"adapter {s.port} not answering: {exc}", hand_over)
-            finally:
-                with suppress(Exception):
-                    port.close()
-            stop.wait(s.reconnect_s)
+        # ElmError out of a session: timeouts, a refused AT command: the adapter itself.
+        self.port_sessions(
+            stop, hand_over,
+            lambda port: self._session(Elm327(port, s.command_timeout_s, stop), stop, hand_over),
+            kind="adapter", stopped=ElmStoppedError, silent=ElmError,
+        )
 
     def _session(self, elm: Elm327, stop: threading.Event, hand_over: HandOver) -> None:
         """Adapter up: find the vehicle, poll it; back to finding it whenever it goes quiet."""
@@ -220,12 +195,8 @@ class ObdSource(ThreadedSource):
             "protocol": info.protocol if info else None,
             "supported_pids": sorted(f"{p:02X}" for p in info.supported) if info else [],
             "dropped_pids": sorted(f"{p:02X}" for p in self._dropped_pids),
-            "opens": self.counts["opens"],
-            "open_failures": self.counts["open_failures"],
-            "disconnects": self.counts["disconnects"],
-            "sessions": self.counts["sessions"],
-            "readings": self.counts["readings"],
-            "dtc_reads": self.counts["dtc_reads"],
+            **tallies(self.counts, "opens", "open_failures", "disconnects", "sessions", "readings",
+                      "dtc_reads"),
             "errors": dict(self._errors),
             "last_values": dict(self._last_values),
             "implausible": self._refusals.as_dict(),

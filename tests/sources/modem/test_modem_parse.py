@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.events import CellLink
 from agent.events import ConnectionType as C
 from agent.sources.modem.mmcli import parse_location, parse_modem, parse_sim
 from agent.sources.modem.parse import (
@@ -89,14 +90,14 @@ def test_quectel_serving_cell_per_rat() -> None:
 
 def test_mmcli_modem_sim_and_location_documents() -> None:
     snap = parse_modem(load("mmcli_modem_lte.json"))
-    assert (snap.registration, snap.rat, snap.signal_pct) == (R.HOME, C.G4, 67)
-    assert (snap.mcc, snap.mnc, snap.operator) == (401, 1, "Beeline KZ")
+    assert (snap.registration, snap.cell.connection_type, snap.cell.signal_pct) == (R.HOME, C.G4,
+                                                                                     67)
+    assert (snap.cell.mcc, snap.cell.mnc, snap.operator) == (401, 1, "Beeline KZ")
     assert snap.sim_path == "/org/freedesktop/ModemManager1/SIM/0"
     assert parse_sim(load("mmcli_sim.json")) == "89860012345678901234"
     assert parse_location(load("mmcli_location.json")) == (401, 1, 0x1A2B, 0x01C2D3E4)
     lost = parse_modem(load("mmcli_modem_searching.json"))
-    assert (lost.registration, lost.rat, lost.signal_pct, lost.mcc) == (R.SEARCHING, C.UNKNOWN,
-                                                                         0, 0)
+    assert (lost.registration, lost.cell) == (R.SEARCHING, CellLink())
     with pytest.raises(ValueError, match=r"."):
         parse_modem({"error": "no modems"})
     assert parse_location({"modem": {"location": {"3gpp": {"lac": "--"}}}}) == (0, 0, 0, 0)

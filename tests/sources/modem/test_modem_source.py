@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.events import CellLink
 from agent.events import ConnectionType as C
 from agent.sim.modem import CellState, ModemResponder
 from agent.sim.pty import PtyPort
@@ -57,9 +58,9 @@ async def test_a_round_fills_every_cellular_field(sim: SimModem, tmp_path: Path)
         await wait_until(lambda: len(cells(out)) >= 2)
     first, second = cells(out)[:2]
     assert out.health()[0] is True
-    assert first.registration is RegistrationState.HOME and first.rat == C.G4
-    assert (first.signal_pct, first.csq, first.rssi_dbm) == (64, 20, -73)
-    assert (first.mcc, first.mnc, first.lac, first.cell_id) == (401, 1, 0x1A2B, 0x01C2D3E4)
+    assert first.registration is RegistrationState.HOME and first.cell.connection_type == C.G4
+    assert (first.cell.signal_pct, first.csq, first.rssi_dbm) == (64, 20, -73)
+    assert first.cell == CellLink(C.G4, 64, 401, 1, cell_id=0x01C2D3E4, location_area_code=0x1A2B)
     assert (first.iccid, first.stored_iccid) == ("89860012345678901234", "")
     assert second.stored_iccid == "89860012345678901234"  # persisted after the first
     assert (tmp_path / "iccid").read_text().strip() == "89860012345678901234"
@@ -73,12 +74,12 @@ async def test_gsm_timing_advance_and_a_generic_modem(sim: SimModem) -> None:
     sim.set(rat="2g", timing_advance=7)
     async with running(ModemSource(settings(sim, dialect="quectel"))) as out:
         await wait_until(lambda: len(cells(out)) >= 1)
-    r = cells(out)[0]
-    assert (r.rat, r.timing_advance, r.lac) == (C.G2, 7, 0x1A2B)
+    r = cells(out)[0].cell
+    assert (r.connection_type, r.timing_advance, r.location_area_code) == (C.G2, 7, 0x1A2B)
     sim.responder.creg_n = sim.responder.cereg_n = 0
     async with running(ModemSource(settings(sim))) as out:  # 27.007 only: no QENG, no TA
         await wait_until(lambda: len(cells(out)) >= 1)
-    assert cells(out)[0].timing_advance == 0 and cells(out)[0].rat == C.G2
+    assert cells(out)[0].cell.timing_advance == 0 and cells(out)[0].cell.connection_type == C.G2
     assert 'AT+QENG="servingcell"' not in {c.decode() for c in sim.port.commands[-12:]}
 
 
@@ -91,8 +92,8 @@ async def test_coverage_lost_and_back(sim: SimModem) -> None:
         await wait_until(lambda: cells(out)[-1].registered)
     lost = next(r for r in cells(out) if not r.registered)
     assert lost.registration is RegistrationState.SEARCHING
-    assert (lost.rat, lost.mcc, lost.cell_id, lost.signal_pct) == (0, 0, 0, 6)
-    assert cells(out)[-1].signal_pct == 80
+    assert lost.cell == CellLink(signal_pct=6)
+    assert cells(out)[-1].cell.signal_pct == 80
 
 
 async def test_garbage_and_urcs_are_counted_and_survived(sim: SimModem) -> None:
@@ -111,7 +112,7 @@ async def test_garbage_and_urcs_are_counted_and_survived(sim: SimModem) -> None:
     assert isinstance(at, dict)
     assert at["garbage_lines"] >= 5 and at["urcs"] >= 10
     assert out.health() == [True]  # never reported down
-    assert cells(out)[-1].registered and cells(out)[-1].mcc == 401
+    assert cells(out)[-1].registered and cells(out)[-1].cell.mcc == 401
 
 
 async def test_a_silent_modem_is_a_fault_and_its_return_recovers(sim: SimModem) -> None:
@@ -182,11 +183,11 @@ async def test_modemmanager_backend(tmp_path: Path) -> None:
         exe.write_text("#!/bin/sh\necho 'error: ModemManager not running' >&2\nexit 1\n")
         await wait_until(lambda: out.health()[-1:] == [False])
     r = cells(out)[0]
-    assert (r.registration, r.rat, r.signal_pct) == (RegistrationState.HOME, C.G4, 67)
-    assert (r.mcc, r.mnc, r.lac, r.cell_id) == (401, 1, 0x1A2B, 0x01C2D3E4)
+    assert r.registration == RegistrationState.HOME
+    assert r.cell == CellLink(C.G4, 67, 401, 1, cell_id=0x01C2D3E4, location_area_code=0x1A2B)
     assert r.iccid == "89860012345678901234"
     lost = cells(out)[-1]
-    assert (lost.rat, lost.mcc, lost.cell_id) == (0, 0, 0)
+    assert (lost.cell.connection_type, lost.cell.mcc, lost.cell.cell_id) == (0, 0, 0)
     assert "ModemManager not running" in str(src.diagnostics()["last_error"])
     calls = (tmp_path / "calls").read_text().splitlines()
     assert calls[:3] == ["-J -m any", "-J -i /org/freedesktop/ModemManager1/SIM/0",

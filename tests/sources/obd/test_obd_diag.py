@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.sources.obd.source import open_serial
+from agent.sources.serialport import open_command_port
 from tests.sources.obd.elm_peer import ElmPeer
 from tests.sources.obd.obd_harness import obd_settings
 
@@ -52,7 +52,7 @@ def test_diag_obd_without_adapter_exits_1(
 def test_diag_obd_refuses_a_port_the_daemon_holds(
     elm: ElmPeer, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    held = open_serial(obd_settings(elm.port))  # as ObdSource opens it
+    held = open_command_port(elm.port, obd_settings(elm.port).baudrate)  # as ObdSource does
     try:
         assert main(["diag", "obd", "--port", elm.port]) == 1
     finally:
