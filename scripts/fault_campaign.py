@@ -891,9 +891,7 @@ def corrupt_case(work: Path, pristine: Path, how: str, rnd: random.Random, *, ru
                  before: int) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     data = work / "data"
-    data.mkdir(mode=0o700, exist_ok=True)
-    for f in pristine.iterdir():
-        shutil.copy2(f, data / f.name)
+    shutil.copytree(pristine, data, dirs_exist_ok=True)
     found: dict[str, Any] = {"damage": corrupt(data / "outbox.sqlite3", how, rnd),
                              "committed_before": before}
     if how == "unreadable" and os.geteuid() == 0:
