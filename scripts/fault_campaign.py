@@ -35,6 +35,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -277,7 +278,7 @@ def lane_of(envelope: dict[str, Any]) -> str:
 
 
 def write_config(work: Path, cloud_url: str, gnss: Path, *, data_dir: Path | None = None,
-                 rules: str = "", orders: str = "") -> Path:
+                 rules: str = "tracking_distance_m = 5", orders: str = "") -> Path:
     cfg = work / "agent.toml"
     cfg.write_text(f"""
 [cloud]
@@ -295,7 +296,6 @@ data_dir = "{data_dir or work / 'data'}"
 control_socket = "{work / 'ctl.sock'}"
 
 [rules]
-tracking_distance_m = 5
 {rules}
 
 [vehicle.gnss]
@@ -729,15 +729,16 @@ def _lane_name(priority: int) -> str:
         return str(priority)
 
 
-def disk_case(work: Path, size_mib: int, rnd: random.Random, full_s: float,
-              progress: Any = None) -> dict[str, Any]:
-    """The agent's data dir on a ``size_mib`` tmpfs: run, cloud refusing, fill the partition
-    to the brim while it runs (alarms, positions, a GNSS outage meanwhile), free the space,
-    let it recover and drain, SIGTERM; then the accounting."""
+def disk_case(work: Path, size_mib: int, rnd: random.Random, full_s: float, *,
+              pile_up: bool = True, progress: Any = None) -> dict[str, Any]:
+    """The agent's data dir on a ``size_mib`` tmpfs: run, cloud refusing (``pile_up``: for 5 s
+    first, so positions are pending when the disk fills; else filled at once, with an empty
+    outbox), fill the partition to the brim while it runs (alarms, positions, a GNSS outage
+    meanwhile), free the space, let it recover and drain, SIGTERM; then the accounting."""
     work.mkdir(parents=True, exist_ok=True)
     fs = Tmpfs(work / "mnt", size_mib)
     data = fs.mount / "data"
-    found: dict[str, Any] = {"partition_mib": size_mib}
+    found: dict[str, Any] = {"partition_mib": size_mib, "positions_pending_when_filled": pile_up}
     log = (work / "agent.log").open("ab")
     pty = NmeaPty(link=work / "gnss")
     runner = AgentRunner(work, work / "agent.toml", log, wrap=fs.wrap)
@@ -747,19 +748,24 @@ def disk_case(work: Path, size_mib: int, rnd: random.Random, full_s: float,
             write_config(work, cloud.url, pty.path, data_dir=data, rules=DISK_RULES)
             runner.start()
             found["started"] = runner.wait_up()
+            if not found["started"]:
+                raise RuntimeError(f"the agent did not start: see {work / 'agent.log'}")
             time.sleep(3.0)
             st = runner.status() or {}
             found["free_bytes_running"] = fs.free_bytes()
             found["committed_before_full"] = (st.get("outbox") or {}).get("next_sequence", 1) - 1
-            cloud.storm("500", rnd, count=10**9)  # nothing leaves: the partition fills
-            time.sleep(0.5)
+            cloud.storm("500", rnd, count=10**9)  # nothing leaves: positions pile up
+            time.sleep(5.0 if pile_up else 0.2)
             found["filler_bytes"] = fill_to_the_brim(fs.outside(fs.mount / "filler"))
+            doc = (runner.status() or {}).get("outbox") or {}
+            found["pending_when_filled"] = doc.get("pending", {})
             if progress:
                 progress(f"disk {size_mib} MiB: filled {found['filler_bytes']} bytes to the brim")
             seen_full = False
             refused: dict[str, int] = {}
             evicted: dict[str, int] = {}
             episodes = 0
+            periodic_left = 10**9
             began = time.monotonic()
             paused = False
             while time.monotonic() - began < full_s:
@@ -775,7 +781,9 @@ def disk_case(work: Path, size_mib: int, rnd: random.Random, full_s: float,
                     seen_full = True
                     refused, evicted = doc.get("refused", {}), doc.get("evicted", {})
                     episodes = max(episodes, int(doc.get("disk_full_episodes", 0)))
+                    periodic_left = min(periodic_left, doc.get("pending", {}).get("PERIODIC", 0))
             found.update({"disk_full_seen": seen_full, "refused_by_lane": refused,
+                          "fewest_periodic_pending_while_full": periodic_left,
                           "evicted_by_lane_while_full": evicted, "episodes": episodes,
                           "alive_while_full": runner.alive()})
             # Free the space and let the cloud take everything again.
@@ -815,12 +823,16 @@ def disk_case(work: Path, size_mib: int, rnd: random.Random, full_s: float,
         pty.close()
         log.close()
         fs.close()
+    # With positions pending, alarms and hardware events evict them and are never refused, and
+    # the storage-fault event reaches the cloud. With nothing below them left to evict, the
+    # outbox keeps the room lent to the uplink instead (docs/outbox.md): refusals and hardware
+    # evictions are then reported, not failures.
+    kept = pile_up and not found["refused_by_lane"].get("ALARM") and not found[
+        "refused_by_lane"].get("HARDWARE") and bool(found.get("storage_fault_events"))
     found["ok"] = bool(
         found.get("started") and found.get("disk_full_seen") and not down_while
         and found.get("alive_while_full") and found.get("alive_at_end")
-        and not found["refused_by_lane"].get("ALARM")
-        and not found["refused_by_lane"].get("HARDWARE")
-        and found.get("storage_fault_events") and found.get("recovered_after_s") is not None
+        and (kept or not pile_up) and found.get("recovered_after_s") is not None
         and found.get("drained") and found.get("stored_after_recovery", 0) > 0
         and found.get("stop_exit") == 0 and found.get("lost") == 0
         and found.get("duplicated") == 0 and found.get("integrity") == "ok"
@@ -830,27 +842,39 @@ def disk_case(work: Path, size_mib: int, rnd: random.Random, full_s: float,
     return found
 
 
-def run_disk_phase(work: Path, sizes: tuple[int, ...] = (3, 12), *, full_s: float = 10.0,
+DISK_CASES = ("3MiB", "12MiB", "3MiB-empty")
+
+
+def run_disk_phase(work: Path, cases: tuple[str, ...] = DISK_CASES, *, full_s: float = 10.0,
                    seed: int = 0, progress: Any = None) -> dict[str, Any]:
+    """``cases``: ``<N>MiB`` (positions pending when the partition fills) or ``<N>MiB-empty``
+    (filled at once: nothing below the alarms to evict)."""
     why = tmpfs_unavailable()
     if why is not None:
         return {"skipped": f"no private tmpfs on this machine ({why})", "ok": True}
     rnd = random.Random(seed)
-    cases = {}
-    for size in sizes:
-        cases[f"{size}MiB"] = disk_case(work / f"disk-{size}m", size, rnd, full_s, progress)
+    out: dict[str, Any] = {}
+    for name in cases:
+        size = int(name.split("MiB")[0])
+        out[name] = disk_case(work / name, size, rnd, full_s, pile_up=not name.endswith("-empty"),
+                              progress=progress)
         if progress:
-            progress(f"disk {size} MiB: {json.dumps(cases[f'{size}MiB'])}")
-    return {"cases": cases, "ok": all(c["ok"] for c in cases.values())}
+            progress(f"disk {name}: {json.dumps(out[name])}")
+    cases_ok = all(c["ok"] for c in out.values())
+    return {"cases": out, "ok": cases_ok}
 
 
 # --- corrupt database at start-up -------------------------------------------------------------
 
 CORRUPTIONS = ("zero_length", "truncated", "garbage_header", "garbage_page", "garbage_wal",
-               "unreadable")
-# What the agent must do with each: move the database aside (and report it), or not need to.
-QUARANTINE_EXPECTED = {"truncated": True, "garbage_header": True, "garbage_page": True,
-                       "garbage_wal": False, "zero_length": False, "unreadable": True}
+               "garbage_shm", "unreadable")
+# Whether the agent must move the database aside (and report it with hardware event 11).
+QUARANTINE_EXPECTED = {"zero_length": False, "truncated": True, "garbage_header": True,
+                       "garbage_page": True, "garbage_wal": True, "garbage_shm": False,
+                       "unreadable": True}
+# Damage to the -wal/-shm is done to what a SIGKILL left (the commits still in the -wal);
+# damage to the database file to a checkpointed copy (everything in the main file).
+ON_KILLED = frozenset({"garbage_wal", "garbage_shm"})
 
 
 def corrupt(db: Path, how: str, rnd: random.Random) -> str:
@@ -877,27 +901,27 @@ def corrupt(db: Path, how: str, rnd: random.Random) -> str:
             f.seek(n * page)
             f.write(rnd.randbytes(page))
         return f"page {n + 1} of {pages} random"
-    if how == "garbage_wal":
-        Path(f"{db}-wal").write_bytes(rnd.randbytes(64 * 1024))
-        Path(f"{db}-shm").unlink(missing_ok=True)
-        return "64 KiB random -wal"
+    if how in ("garbage_wal", "garbage_shm"):
+        suffix = how[len("garbage_"):]
+        target = Path(f"{db}-{suffix}")
+        was = target.stat().st_size if target.exists() else 0
+        target.write_bytes(rnd.randbytes(was or 32 * 1024))
+        return f"-{suffix} of {was} bytes overwritten with random bytes"
     if how == "unreadable":
         db.chmod(0)
         return "mode 000"
     raise ValueError(how)
 
 
-def corrupt_case(work: Path, pristine: Path, how: str, rnd: random.Random, *, run_s: float,
-                 before: int) -> dict[str, Any]:
+def corrupt_case(work: Path, base: Path, how: str, rnd: random.Random, *, run_s: float,
+                 before: dict[str, Any]) -> dict[str, Any]:
+    """Start the agent on a damaged copy of ``base`` (a data dir), with a cloud of its own."""
     work.mkdir(parents=True, exist_ok=True)
     data = work / "data"
-    shutil.copytree(pristine, data, dirs_exist_ok=True)
-    found: dict[str, Any] = {"damage": corrupt(data / "outbox.sqlite3", how, rnd),
-                             "committed_before": before}
+    shutil.copytree(base, data, dirs_exist_ok=True)
+    found: dict[str, Any] = {"damage": corrupt(data / "outbox.sqlite3", how, rnd)}
     if how == "unreadable" and os.geteuid() == 0:
-        # root reads a mode-000 file anyway: the agent runs as nobody in its own user
-        # namespace... not available simply; said so instead of pretending.
-        found["skipped"] = "running as root: file modes do not stop root"
+        found["skipped"] = "running as root: a mode-000 file does not stop root"
         found["ok"] = True
         return found
     log = (work / "agent.log").open("ab")
@@ -913,11 +937,13 @@ def corrupt_case(work: Path, pristine: Path, how: str, rnd: random.Random, *, ru
             found["quarantined"] = (st.get("outbox") or {}).get("quarantined", [])
             found["alive"] = runner.alive()
             found["stop_exit"] = runner.stop(signal.SIGTERM)
-            outbox = Outbox(data)
-            found.update(delivery(outbox, cloud))
-            seqs = sorted(s for _, s, _ in cloud.rows())
-            found["first_seq_after"] = seqs[0] if seqs else None
-            found["sequence_continued"] = bool(seqs) and seqs[0] > before
+            found.update(delivery(Outbox(data), cloud))
+            rows = cloud.rows()
+            new = sorted(s for u, s, _ in rows if u not in before["ulids"])
+            found["earlier_pending_delivered"] = sum(1 for u, _, _ in rows
+                                                     if u in before["pending_ulids"])
+            found["first_new_seq"] = new[0] if new else None
+            found["sequence_continued"] = bool(new) and new[0] > before["committed"]
             found["storage_fault_events"] = [
                 hw.get("Details", "") for _, _, hw in cloud.hardware_events(STORAGE_FAULT)][:3]
     finally:
@@ -925,6 +951,7 @@ def corrupt_case(work: Path, pristine: Path, how: str, rnd: random.Random, *, ru
         pty.close()
         log.close()
     expect = QUARANTINE_EXPECTED[how]
+    intact = not expect and how != "zero_length"  # the data must all be there
     found["quarantine_expected"] = expect
     found["ok"] = bool(
         found.get("started") and found.get("alive") and found.get("stop_exit") == 0
@@ -932,14 +959,16 @@ def corrupt_case(work: Path, pristine: Path, how: str, rnd: random.Random, *, ru
         and bool(found["storage_fault_events"]) == expect
         and found["events_at_cloud"] > 0 and found["lost"] == 0 and found["duplicated"] == 0
         and found["integrity"] == "ok" and found["pending_in_outbox"] == 0
+        and (not intact or (found["sequence_continued"]
+                            and found["earlier_pending_delivered"] == len(before["pending_ulids"])))
     )
     return found
 
 
 def run_corrupt_phase(work: Path, cases: tuple[str, ...] = CORRUPTIONS, *, run_s: float = 3.0,
                       seed: int = 0, progress: Any = None) -> dict[str, Any]:
-    """One run makes a real database (events committed and delivered, some still pending);
-    every case starts the agent on a damaged copy of it, with a cloud of its own."""
+    """One run makes a real database (events delivered, then some left pending under a 500
+    storm, SIGKILL); every case starts the agent on a damaged copy of it."""
     rnd = random.Random(seed)
     work.mkdir(parents=True, exist_ok=True)
     base = work / "base"
@@ -954,19 +983,30 @@ def run_corrupt_phase(work: Path, cases: tuple[str, ...] = CORRUPTIONS, *, run_s
             runner.wait_up()
             time.sleep(run_s)
             cloud.storm("500", rnd, count=10**9)  # the last events stay in the outbox
-            time.sleep(1.5)
-            base_rc = runner.stop(signal.SIGKILL)
+            time.sleep(2.0)
+            runner.stop(signal.SIGKILL)
+            delivered = {u for u, _, _ in cloud.rows()}
     finally:
         runner.kill_quietly()
         pty.close()
         log.close()
-    outbox = Outbox(base / "data")
-    before = outbox.committed()
-    result: dict[str, Any] = {"base_database": {"committed": before, "pending": outbox.pending(),
-                                                "killed": base_rc == -signal.SIGKILL}}
+    killed = base / "data"
+    clean = work / "base-checkpointed"
+    shutil.copytree(killed, clean)
+    conn = sqlite3.connect(clean / "outbox.sqlite3")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    conn.close()  # the last connection: the -wal is folded in and removed
+    outbox = Outbox(killed)
+    pending = {str(u) for (u,) in outbox._q("SELECT ulid FROM events")}
+    before = {"committed": outbox.committed(), "ulids": delivered | pending,
+              "pending_ulids": pending}
+    result: dict[str, Any] = {"base_database": {
+        "committed": before["committed"], "pending": len(pending),
+        "wal_bytes": (killed / "outbox.sqlite3-wal").stat().st_size,
+        "checkpointed_bytes": (clean / "outbox.sqlite3").stat().st_size}}
     for how in cases:
-        result[how] = corrupt_case(work / how, base / "data", how, rnd, run_s=run_s,
-                                   before=before)
+        result[how] = corrupt_case(work / how, killed if how in ON_KILLED else clean, how, rnd,
+                                   run_s=run_s, before=before)
         if progress:
             progress(f"corrupt {how}: {json.dumps(result[how])}")
     result["ok"] = all(result[how]["ok"] for how in cases)
@@ -975,14 +1015,14 @@ def run_corrupt_phase(work: Path, cases: tuple[str, ...] = CORRUPTIONS, *, run_s
 
 # --- command line -------------------------------------------------------------------------------
 
-QUICK: dict[str, Any] = {"kills": 5, "broker_restarts": 1, "disk_sizes": (3,), "full_s": 6.0,
+QUICK: dict[str, Any] = {"kills": 5, "broker_restarts": 1, "disk_cases": ("3MiB",), "full_s": 6.0,
          "corrupt_run_s": 2.5}
-LONG: dict[str, Any] = {"kills": 100, "broker_restarts": 5, "disk_sizes": (3, 12), "full_s": 15.0,
-        "corrupt_run_s": 4.0}
+LONG: dict[str, Any] = {"kills": 100, "broker_restarts": 5, "disk_cases": DISK_CASES,
+                        "full_s": 15.0, "corrupt_run_s": 4.0}
 
 
 def run_phases(phases: tuple[str, ...], *, kills: int, seconds: float | None, seed: int,
-               broker_restarts: int, disk_sizes: tuple[int, ...], full_s: float,
+               broker_restarts: int, disk_cases: tuple[str, ...], full_s: float,
                corrupt_run_s: float, corruptions: tuple[str, ...] = CORRUPTIONS,
                work: Path | None = None, progress: Any = None) -> dict[str, Any]:
     own_work = work is None
@@ -995,7 +1035,7 @@ def run_phases(phases: tuple[str, ...], *, kills: int, seconds: float | None, se
             sigterm="sigterm" in phases, work=work / "kills", progress=progress,
             orders="orders" in phases, broker_restarts=broker_restarts)
     if "disk" in phases:
-        out["disk"] = run_disk_phase(work / "disk", disk_sizes, full_s=full_s, seed=seed,
+        out["disk"] = run_disk_phase(work / "disk", disk_cases, full_s=full_s, seed=seed,
                                      progress=progress)
     if "corrupt" in phases:
         out["corrupt"] = run_corrupt_phase(work / "corrupt", corruptions, run_s=corrupt_run_s,
@@ -1021,8 +1061,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop killing after S seconds even if fewer kills were made")
     ap.add_argument("--broker-restarts", type=int, default=None,
                     help="broker kills/restarts during the kill phase (orders; default 2)")
-    ap.add_argument("--disk-sizes", default=None,
-                    help="tmpfs sizes in MiB for the disk phase (default 3,12)")
+    ap.add_argument("--disk-cases", default=None,
+                    help="disk-phase partitions: <N>MiB (positions pending when it fills) or "
+                         f"<N>MiB-empty (default {','.join(DISK_CASES)})")
     ap.add_argument("--corruptions", default=",".join(CORRUPTIONS),
                     help=f"corrupt-phase cases (default {','.join(CORRUPTIONS)})")
     ap.add_argument("--seed", type=int, default=None, help="random seed (printed)")
@@ -1041,21 +1082,23 @@ def main(argv: list[str] | None = None) -> int:
     if bad := [c for c in corruptions if c not in CORRUPTIONS]:
         ap.error(f"unknown corruption(s) {','.join(bad)}: choose from {','.join(CORRUPTIONS)}")
     preset: dict[str, Any] = QUICK if args.quick else LONG if args.long else {
-        "kills": 10, "broker_restarts": 2, "disk_sizes": (3, 12), "full_s": 10.0,
+        "kills": 10, "broker_restarts": 2, "disk_cases": DISK_CASES, "full_s": 10.0,
         "corrupt_run_s": 3.0}
     kills = preset["kills"] if args.kills is None else args.kills
     if kills < 0:
         ap.error("--kills must be >= 0")
     restarts = preset["broker_restarts"] if args.broker_restarts is None else args.broker_restarts
-    sizes = (preset["disk_sizes"] if args.disk_sizes is None
-             else tuple(int(s) for s in args.disk_sizes.split(",") if s))
+    disk_cases = (preset["disk_cases"] if args.disk_cases is None
+                  else tuple(c for c in args.disk_cases.split(",") if c))
+    if bad := [c for c in disk_cases if not re.fullmatch(r"[1-9][0-9]*MiB(-empty)?", c)]:
+        ap.error(f"bad disk case(s) {','.join(bad)}: <N>MiB or <N>MiB-empty")
 
     def progress(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     seed = random.randrange(2**32) if args.seed is None else args.seed
     summary = run_phases(phases, kills=kills, seconds=args.seconds, seed=seed,
-                         broker_restarts=restarts, disk_sizes=sizes, full_s=preset["full_s"],
+                         broker_restarts=restarts, disk_cases=disk_cases, full_s=preset["full_s"],
                          corrupt_run_s=preset["corrupt_run_s"], corruptions=corruptions,
                          work=args.work, progress=None if args.quiet else progress)
     print(json.dumps(summary, indent=2))
