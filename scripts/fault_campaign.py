@@ -654,7 +654,8 @@ class Tmpfs:
 
     @property
     def wrap(self) -> list[str]:
-        return ["nsenter", "-t", str(self.proc.pid), "-U", "-m", "--preserve-credentials", "--"]
+        return ["nsenter", "-t", str(self.proc.pid), "-U", "-m", "--preserve-credentials",
+                f"--wd={REPO}", "--"]
 
     def free_bytes(self) -> int:
         st = os.statvfs(self.outside(self.mount))
@@ -1017,7 +1018,7 @@ def run_corrupt_phase(work: Path, cases: tuple[str, ...] = CORRUPTIONS, *, run_s
 
 QUICK: dict[str, Any] = {"kills": 5, "broker_restarts": 1, "disk_cases": ("3MiB",), "full_s": 6.0,
          "corrupt_run_s": 2.5}
-LONG: dict[str, Any] = {"kills": 100, "broker_restarts": 5, "disk_cases": DISK_CASES,
+LONG: dict[str, Any] = {"kills": 150, "broker_restarts": 6, "disk_cases": DISK_CASES,
                         "full_s": 15.0, "corrupt_run_s": 4.0}
 
 
@@ -1055,7 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="CI settings: 5 kills, 1 broker restart, a 3 MiB partition, short runs")
     ap.add_argument("--long", action="store_true",
-                    help="docs settings: 100 kills, 5 broker restarts, 3 and 12 MiB partitions")
+                    help="docs settings: 150 kills, 6 broker restarts, 3 and 12 MiB partitions")
     ap.add_argument("--kills", type=int, default=None, help="SIGKILLs (default 10)")
     ap.add_argument("--seconds", type=float, default=None,
                     help="stop killing after S seconds even if fewer kills were made")
