@@ -732,10 +732,11 @@ def _lane_name(priority: int) -> str:
 
 def disk_case(work: Path, size_mib: int, rnd: random.Random, full_s: float, *,
               pile_up: bool = True, progress: Any = None) -> dict[str, Any]:
-    """The agent's data dir on a ``size_mib`` tmpfs: run, cloud refusing (``pile_up``: for 5 s
-    first, so positions are pending when the disk fills; else filled at once, with an empty
-    outbox), fill the partition to the brim while it runs (alarms, positions, a GNSS outage
-    meanwhile), free the space, let it recover and drain, SIGTERM; then the accounting."""
+    """The agent's data dir on a ``size_mib`` tmpfs: run, cloud refusing (``pile_up``: for
+    0.8 ``full_s`` first, so positions are pending when the disk fills (enough for the alarms
+    of ``full_s``); else filled at once, with an empty outbox), fill the partition to the
+    brim while it runs (alarms, positions, a GNSS outage meanwhile), free the space, let it
+    recover and drain, SIGTERM; then the accounting."""
     work.mkdir(parents=True, exist_ok=True)
     fs = Tmpfs(work / "mnt", size_mib)
     data = fs.mount / "data"
@@ -756,7 +757,7 @@ def disk_case(work: Path, size_mib: int, rnd: random.Random, full_s: float, *,
             found["free_bytes_running"] = fs.free_bytes()
             found["committed_before_full"] = (st.get("outbox") or {}).get("next_sequence", 1) - 1
             cloud.storm("500", rnd, count=10**9)  # nothing leaves: positions pile up
-            time.sleep(5.0 if pile_up else 0.2)
+            time.sleep(max(5.0, 0.8 * full_s) if pile_up else 0.2)
             found["filler_bytes"] = fill_to_the_brim(fs.outside(fs.mount / "filler"))
             doc = (runner.status() or {}).get("outbox") or {}
             found["pending_when_filled"] = doc.get("pending", {})
@@ -767,6 +768,7 @@ def disk_case(work: Path, size_mib: int, rnd: random.Random, full_s: float, *,
             evicted: dict[str, int] = {}
             episodes = 0
             periodic_left = 10**9
+            most_in_flight = 0
             began = time.monotonic()
             paused = False
             while time.monotonic() - began < full_s:
@@ -783,7 +785,9 @@ def disk_case(work: Path, size_mib: int, rnd: random.Random, full_s: float, *,
                     refused, evicted = doc.get("refused", {}), doc.get("evicted", {})
                     episodes = max(episodes, int(doc.get("disk_full_episodes", 0)))
                     periodic_left = min(periodic_left, doc.get("pending", {}).get("PERIODIC", 0))
+                    most_in_flight = max(most_in_flight, int(doc.get("in_flight", 0)))
             found.update({"disk_full_seen": seen_full, "refused_by_lane": refused,
+                          "most_in_flight_while_full": most_in_flight,
                           "fewest_periodic_pending_while_full": periodic_left,
                           "evicted_by_lane_while_full": evicted, "episodes": episodes,
                           "alive_while_full": runner.alive()})
@@ -797,7 +801,8 @@ def disk_case(work: Path, size_mib: int, rnd: random.Random, full_s: float, *,
                 doc = (runner.status() or {}).get("outbox") or {}
                 if recovered is None and doc and not doc.get("disk_full"):
                     recovered = round(time.monotonic() - freed, 1)
-                if recovered is not None and doc and not any(doc.get("pending", {}).values()):
+                if (recovered is not None and doc and not any(doc.get("pending", {}).values())
+                        and not doc.get("in_flight")):
                     drained = True
                     break
                 time.sleep(0.5)
