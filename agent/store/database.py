@@ -6,7 +6,8 @@ journal): one connection, one lock, explicit transactions, schema migrations, th
   IMMEDIATE`` … ``COMMIT``/``ROLLBACK``). Stores write inside a caller's transaction, so an
   order's result and its event commit together.
 - A database that is not a database, whose ``-wal`` is not a write-ahead log (SQLite would
-  drop it silently), or that fails ``PRAGMA quick_check``, is moved aside (with its
+  drop it silently), that this user cannot read and write, or that fails
+  ``PRAGMA quick_check``, is moved aside (with its
   ``-wal``/``-shm`` and the files directory) to ``<name>.corrupt-<UTC timestamp>`` and a fresh
   one is created: the agent keeps recording instead of crash-looping on a bad SD card.
 - Disk full: a reserve file is lent out when the partition fills, so claims and acks can still
@@ -155,6 +156,11 @@ def connect(db: Path, schemas: Sequence[Schema] = (OUTBOX_SCHEMA,)) -> sqlite3.C
     """Open (creating if needed), configure, check and migrate. Raises CorruptDatabaseError."""
     if not db.exists():
         os.close(os.open(db, os.O_WRONLY | os.O_CREAT, FILE_MODE))  # -wal/-shm inherit 0600
+    for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            # e.g. made by root beside an agent running as its own user: moved aside like a
+            # corrupt file (kept for a technician) rather than a restart loop recording nothing
+            raise CorruptDatabaseError(f"{path.name} is not readable and writable by this user")
     # Judge the header before SQLite sees the file: on a garbage file it would otherwise
     # discard a leftover -wal on close, which a technician may want to look at.
     with db.open("rb") as f:
