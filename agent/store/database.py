@@ -5,7 +5,9 @@ journal): one connection, one lock, explicit transactions, schema migrations, th
   threads that use it, and runs every write in :meth:`Database.transaction` (``BEGIN
   IMMEDIATE`` … ``COMMIT``/``ROLLBACK``). Stores write inside a caller's transaction, so an
   order's result and its event commit together.
-- A database that is not a database, or fails ``PRAGMA quick_check``, is moved aside (with its
+- A database that is not a database, whose ``-wal`` is not a write-ahead log (SQLite would
+  drop it silently), that this user cannot read and write, or that fails
+  ``PRAGMA quick_check``, is moved aside (with its
   ``-wal``/``-shm`` and the files directory) to ``<name>.corrupt-<UTC timestamp>`` and a fresh
   one is created: the agent keeps recording instead of crash-looping on a bad SD card.
 - Disk full: a reserve file is lent out when the partition fills, so claims and acks can still
@@ -25,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
 from agent.errors import StorageError
 from agent.store.api import DiskFullError, StorageFault
@@ -43,6 +45,8 @@ FILES_DIR: Final = "files"
 CORRUPT_MARK: Final = ".corrupt-"
 
 SQLITE_HEADER: Final = b"SQLite format 3\x00"
+WAL_MAGIC: Final = (0x377F0682, 0x377F0683)  # the -wal header's first 4 bytes (big-endian)
+WAL_HEADER_BYTES: Final = 32
 SQLITE_CORRUPT: Final = 11
 SQLITE_FULL: Final = 13
 SQLITE_NOTADB: Final = 26
@@ -152,12 +156,21 @@ def connect(db: Path, schemas: Sequence[Schema] = (OUTBOX_SCHEMA,)) -> sqlite3.C
     """Open (creating if needed), configure, check and migrate. Raises CorruptDatabaseError."""
     if not db.exists():
         os.close(os.open(db, os.O_WRONLY | os.O_CREAT, FILE_MODE))  # -wal/-shm inherit 0600
+    for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            # e.g. made by root beside an agent running as its own user: moved aside like a
+            # corrupt file (kept for a technician) rather than a restart loop recording nothing
+            raise CorruptDatabaseError(f"{path.name} is not readable and writable by this user")
     # Judge the header before SQLite sees the file: on a garbage file it would otherwise
     # discard a leftover -wal on close, which a technician may want to look at.
     with db.open("rb") as f:
         header = f.read(len(SQLITE_HEADER))
     if header and header != SQLITE_HEADER:
         raise CorruptDatabaseError("file is not a database (bad header)")
+    if wal_is_garbage(Path(f"{db}-wal")):
+        # SQLite would silently discard it, and every transaction committed since the last
+        # checkpoint with it; the database is moved aside with it instead, and reported.
+        raise CorruptDatabaseError("the -wal is not a write-ahead log (bad header)")
     conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     try:
         _configure(conn)
@@ -175,6 +188,31 @@ def connect(db: Path, schemas: Sequence[Schema] = (OUTBOX_SCHEMA,)) -> sqlite3.C
         conn.close()
         raise
     return conn
+
+
+def wal_is_garbage(wal: Path) -> bool:
+    """A ``-wal`` long enough to hold frames whose header is not a valid WAL header (magic,
+    format version 3007000, a power-of-two page size, the header checksum): SQLite ignores
+    such a file, and with it whatever was committed in it. Empty or header-only: False."""
+    try:
+        with wal.open("rb") as f:
+            head = f.read(WAL_HEADER_BYTES + 1)
+    except FileNotFoundError:
+        return False
+    if len(head) <= WAL_HEADER_BYTES:
+        return False  # no frame could be in it: nothing is lost whatever the header says
+    words = [int.from_bytes(head[i:i + 4], "big") for i in range(0, WAL_HEADER_BYTES, 4)]
+    magic, version, page_size = words[0], words[1], words[2]
+    if magic not in WAL_MAGIC or version != 3007000:
+        return True
+    if page_size < 512 or page_size > 65536 or page_size & (page_size - 1):
+        return True
+    order: Literal["big", "little"] = "big" if magic & 1 else "little"  # SQLite's wal.c
+    s1 = s2 = 0
+    for i in range(0, 24, 8):
+        s1 = (s1 + int.from_bytes(head[i:i + 4], order) + s2) & 0xFFFFFFFF
+        s2 = (s2 + int.from_bytes(head[i + 4:i + 8], order) + s1) & 0xFFFFFFFF
+    return (s1, s2) != (words[6], words[7])
 
 
 def _configure(conn: sqlite3.Connection) -> None:

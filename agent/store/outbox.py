@@ -22,7 +22,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -501,20 +501,28 @@ class Outbox(Closing):
         """The cloud has them: delete the rows and their files. Unknown ids are ignored."""
         if not row_ids:
             return
-        with self._writing("ack events") as tx:
-            freed = self._delete_events(tx, json.dumps(list(row_ids)))
-            self._after_commit(tx, freed, False)
+
+        def ack() -> None:
+            with self._writing("ack events") as tx:
+                freed = self._delete_events(tx, json.dumps(list(row_ids)))
+                self._after_commit(tx, freed, False)
+
+        _once_more_on_a_full_disk(ack)
 
     def release(self, row_ids: Sequence[int]) -> None:
         """Hand claimed rows back (upload failed, will retry); they keep their place in line."""
         if not row_ids:
             return
-        with self._writing("release events") as tx:
-            tx.execute(
-                "UPDATE events SET state = 0"
-                " WHERE state = 1 AND id IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(row_ids)),),
-            )
+
+        def release() -> None:
+            with self._writing("release events") as tx:
+                tx.execute(
+                    "UPDATE events SET state = 0"
+                    " WHERE state = 1 AND id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(list(row_ids)),),
+                )
+
+        _once_more_on_a_full_disk(release)
 
     def dead_letter(self, row_id: int, error: str) -> None:
         """The cloud refused the event as invalid: keep it aside with the error, never re-send
@@ -845,3 +853,15 @@ class ReadOnlyOutbox(Closing):
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _once_more_on_a_full_disk(write: Callable[[], None]) -> None:
+    """Run an uplink write (ack, release); if it is the one that found the disk full, run it
+    once more: the failure started the disk-full episode, which lent out the reserve for
+    exactly these writes. Without this, a release that filled the disk left its rows in flight
+    until the next start: neither sent again nor evictable, so alarms and hardware events
+    (the storage-fault event itself) were refused (found by scripts/faults, disk phase)."""
+    try:
+        write()
+    except DiskFullError:
+        write()

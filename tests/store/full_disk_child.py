@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -173,7 +174,47 @@ def tiny(mount: Path) -> dict[str, object]:
     return found
 
 
+def release(mount: Path) -> dict[str, object]:
+    """Rows in flight when the disk fills: the release that finds the disk full (the upload
+    failed) must still hand them back, so they are sent again and an alarm can evict them."""
+    data_dir = mount / "edge-agent"
+    found: dict[str, object] = {}
+    box = Outbox(data_dir, IDENTITY)
+    box.append_many([periodic(i) for i in range(300)])
+    claimed = [e.row_id for e in box.claim(100)]
+    with box._db.lock:  # an empty -wal: the release must grow it
+        box._db.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    filler = 0
+    fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                filler += os.write(fd, b"\xff" * 4096)
+            except OSError:
+                break
+    finally:
+        os.close(fd)
+    found["filler"] = filler
+    try:
+        box.release(claimed)
+        found["release_error"] = None
+    except DiskFullError as exc:
+        found["release_error"] = str(exc)
+    stats = box.stats()
+    found["disk_full"] = stats.disk_full
+    found["in_flight"] = stats.in_flight
+    try:
+        found["alarm_seq"] = box.append(alarm(1))
+    except DiskFullError as exc:
+        found["alarm_seq"] = str(exc)
+    found["evicted"] = box.stats().evicted
+    box.close()
+    found["integrity"] = _integrity(data_dir / "outbox.sqlite3")
+    return found
+
+
 SCENARIOS: dict[str, Callable[[Path], dict[str, object]]] = {
+    "release": release,
     "lanes": lanes, "recover": recover, "tiny": tiny,
 }
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from agent.store.api import Attachment
 from agent.store.outbox import Outbox
@@ -45,6 +51,69 @@ def test_a_file_that_is_not_a_database_is_quarantined(data_dir: Path) -> None:
         assert Path(f"{moved}-wal").read_bytes() == b"stale wal"
         assert box.stats().quarantined == (moved.name,)
         _assert_fresh_outbox_works(box)
+
+
+def test_a_wal_that_is_not_a_write_ahead_log_is_quarantined_not_discarded(
+    data_dir: Path,
+) -> None:
+    # SQLite ignores a -wal with a bad header, and with it every transaction committed since the
+    # last checkpoint, silently (found by scripts/faults, corrupt phase): moved aside instead.
+    _fill(data_dir, 50)
+    garbage = random.Random(9).randbytes(64 * 1024)
+    (data_dir / f"{DB}-wal").write_bytes(garbage)
+    with Outbox(data_dir, IDENTITY) as box:
+        (moved,) = box.quarantined_at_open
+        assert Path(f"{moved}-wal").read_bytes() == garbage  # kept for a technician
+        _assert_fresh_outbox_works(box, first_seq=51)  # the main file's counter
+
+
+def test_the_wal_of_a_killed_agent_is_replayed_not_quarantined(
+    tmp_path: Path, data_dir: Path,
+) -> None:
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    with Outbox(data_dir, IDENTITY) as box:
+        box.append_many([periodic(i) for i in range(50)])
+        for name in (DB, f"{DB}-wal"):  # what a SIGKILL leaves: the commits in the -wal
+            shutil.copyfile(data_dir / name, killed / name)
+    assert (killed / f"{DB}-wal").stat().st_size > 32
+    with Outbox(killed, IDENTITY) as box:
+        assert box.quarantined_at_open == ()
+        assert box.stats().pending == {4: 50}
+
+
+_OPEN_AND_APPEND = """
+import json, sys
+from pathlib import Path
+from agent.store.outbox import Outbox
+from tests.store.events_factory import IDENTITY, alarm
+with Outbox(Path(sys.argv[1]), IDENTITY) as box:
+    moved = [p.name for p in box.quarantined_at_open]
+    print(json.dumps({"moved": moved, "seq": box.append(alarm(1))}))
+"""
+
+
+def test_a_database_this_user_cannot_read_is_quarantined_not_a_restart_loop(
+    data_dir: Path,
+) -> None:
+    # Found by scripts/faults (corrupt phase, "unreadable"): the agent exited at every start
+    # ("cannot open the database ... Permission denied") and recorded nothing.
+    _fill(data_dir, 5)
+    (data_dir / DB).chmod(0)
+    cmd = [sys.executable, "-c", _OPEN_AND_APPEND, str(data_dir)]
+    if os.geteuid() == 0:  # root reads a mode-000 file: be "nobody" owning the files instead
+        if shutil.which("unshare") is None or subprocess.run(
+                ["unshare", "-U", "--map-user=65534", "true"], check=False).returncode != 0:
+            pytest.skip("needs unshare -U to drop root")
+        cmd = ["unshare", "-U", "--map-user=65534", "--map-group=65534", "--", *cmd]
+    out = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(found["moved"]) == 1 and found["moved"][0].startswith(f"{DB}.corrupt-"), found
+    assert found["seq"] == 1, found  # nothing could be salvaged from a file it cannot read
+    (moved,) = [p for p in data_dir.iterdir() if p.name == found["moved"][0]]
+    assert moved.stat().st_mode & 0o777 == 0  # kept as it was, for a technician
 
 
 def test_a_database_failing_quick_check_is_quarantined(data_dir: Path) -> None:

@@ -141,3 +141,16 @@ def test_a_3_mib_partition_stores_the_start_event_and_what_fits(tmp_path: Path) 
     assert found["alarm_when_full"] == found["committed"] + 1, found
     assert found["alarm_stored"] is True
     assert found["integrity"] == "ok"
+
+
+@needs_tmpfs
+def test_rows_in_flight_when_the_disk_fills_are_released_and_evictable(tmp_path: Path) -> None:
+    # Found by scripts/faults (disk phase): the release that filled the disk failed, its rows
+    # stayed in flight until the next start, and the storage-fault event was refused.
+    found = _in_tmpfs(tmp_path, "8m", "release")
+    assert found["release_error"] is None, found
+    assert found["disk_full"] is True, found
+    assert found["in_flight"] == 0, found
+    assert found["alarm_seq"] == 301, found
+    assert found["evicted"].get("4", 0) >= 1, found  # the alarm evicted positions (JSON keys)
+    assert found["integrity"] == "ok", found
