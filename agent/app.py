@@ -212,6 +212,9 @@ class Agent:
             for path in self.outbox.quarantined_at_open:
                 self.hardware(HardwareEventType.STORAGE_FAULT,
                               f"corrupt database moved aside: {path}")
+            if self.outbox.wal_set_aside is not None:
+                self.hardware(HardwareEventType.STORAGE_FAULT,
+                              f"corrupt write-ahead log moved aside: {self.outbox.wal_set_aside}")
             supervised = asyncio.create_task(self.supervisor.run(), name="supervisor")
             sdnotify.notify("READY=1")
             log.info(

@@ -874,7 +874,8 @@ def run_disk_phase(work: Path, cases: tuple[str, ...] = DISK_CASES, *, full_s: f
 
 CORRUPTIONS = ("zero_length", "truncated", "garbage_header", "garbage_page", "garbage_wal",
                "garbage_shm", "unreadable")
-# Whether the agent must move the database aside (and report it with hardware event 11).
+# Whether the agent must move something aside and report it with hardware event 11: the
+# database, or a garbage -wal alone (the database kept).
 QUARANTINE_EXPECTED = {"zero_length": False, "truncated": True, "garbage_header": True,
                        "garbage_page": True, "garbage_wal": True, "garbage_shm": False,
                        "unreadable": True}

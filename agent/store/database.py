@@ -5,9 +5,9 @@ journal): one connection, one lock, explicit transactions, schema migrations, th
   threads that use it, and runs every write in :meth:`Database.transaction` (``BEGIN
   IMMEDIATE`` … ``COMMIT``/``ROLLBACK``). Stores write inside a caller's transaction, so an
   order's result and its event commit together.
-- A database that is not a database, whose ``-wal`` is not a write-ahead log (SQLite would
-  drop it silently), that this user cannot read and write, or that fails
-  ``PRAGMA quick_check``, is moved aside (with its
+- A ``-wal`` that is not a write-ahead log (SQLite would drop it silently) is moved aside on
+  its own and reported; the database stays. A database that is not a database, that this
+  user cannot read and write, or that fails ``PRAGMA quick_check``, is moved aside (with its
   ``-wal``/``-shm`` and the files directory) to ``<name>.corrupt-<UTC timestamp>`` and a fresh
   one is created: the agent keeps recording instead of crash-looping on a bad SD card.
 - Disk full: a reserve file is lent out when the partition fills, so claims and acks can still
@@ -167,10 +167,6 @@ def connect(db: Path, schemas: Sequence[Schema] = (OUTBOX_SCHEMA,)) -> sqlite3.C
         header = f.read(len(SQLITE_HEADER))
     if header and header != SQLITE_HEADER:
         raise CorruptDatabaseError("file is not a database (bad header)")
-    if wal_is_garbage(Path(f"{db}-wal")):
-        # SQLite would silently discard it, and every transaction committed since the last
-        # checkpoint with it; the database is moved aside with it instead, and reported.
-        raise CorruptDatabaseError("the -wal is not a write-ahead log (bad header)")
     conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     try:
         _configure(conn)
@@ -197,8 +193,8 @@ def wal_is_garbage(wal: Path) -> bool:
     try:
         with wal.open("rb") as f:
             head = f.read(WAL_HEADER_BYTES + 1)
-    except FileNotFoundError:
-        return False
+    except OSError:
+        return False  # missing; unreadable is connect()'s to report
     if len(head) <= WAL_HEADER_BYTES:
         return False  # no frame could be in it: nothing is lost whatever the header says
     words = [int.from_bytes(head[i:i + 4], "big") for i in range(0, WAL_HEADER_BYTES, 4)]
@@ -227,15 +223,43 @@ def _configure(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
 
 
-def quarantine(data_dir: Path, reason: str) -> Path:
-    """Move the database (+ -wal, -shm) and its files aside; return the new database path."""
-    db = data_dir / DB_NAME
+def _aside(data_dir: Path, name: str) -> Path:
+    """A free ``<name>.corrupt-<UTC timestamp>[-n]`` in ``data_dir``."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = data_dir / f"{DB_NAME}{CORRUPT_MARK}{stamp}"
+    target = data_dir / f"{name}{CORRUPT_MARK}{stamp}"
     n = 1
     while target.exists():
         n += 1
-        target = data_dir / f"{DB_NAME}{CORRUPT_MARK}{stamp}-{n}"
+        target = data_dir / f"{name}{CORRUPT_MARK}{stamp}-{n}"
+    return target
+
+
+def set_aside_garbage_wal(data_dir: Path) -> Path | None:
+    """A ``-wal`` that is not a write-ahead log (:func:`wal_is_garbage`) is moved aside, with
+    its ``-shm`` index, before SQLite opens the database; return where it went, or None.
+
+    SQLite would ignore such a file silently, and with it whatever was committed in it; what
+    it held cannot be read back either way, but now it is kept for a technician and reported.
+    The database itself stays: it holds everything up to the last checkpoint, still to be
+    delivered (moving it aside too would strand those events as well). A torn -wal header
+    after a power cut lands here too, and loses nothing: its frames were all checkpointed."""
+    db = data_dir / DB_NAME
+    if not wal_is_garbage(Path(f"{db}-wal")):
+        return None
+    target = _aside(data_dir, f"{DB_NAME}-wal")
+    os.replace(f"{db}-wal", target)
+    with contextlib.suppress(FileNotFoundError):  # an index of the old -wal; SQLite rebuilds it
+        os.replace(f"{db}-shm", f"{target}-shm")
+    fsync_dir(data_dir)
+    log.error("outbox database %s: the -wal is not a write-ahead log (bad header); moved to %s, "
+              "what it held since the last checkpoint is lost", db, target)
+    return target
+
+
+def quarantine(data_dir: Path, reason: str) -> Path:
+    """Move the database (+ -wal, -shm) and its files aside; return the new database path."""
+    db = data_dir / DB_NAME
+    target = _aside(data_dir, DB_NAME)
     for suffix in ("", "-wal", "-shm"):
         src = Path(f"{db}{suffix}")
         if src.exists():
@@ -274,12 +298,13 @@ def salvage_next_seq(corrupt_db: Path) -> int | None:
 
 
 def quarantined_files(data_dir: Path) -> tuple[str, ...]:
-    """Every database moved aside so far (they stay until a technician removes them)."""
+    """Every database or -wal moved aside so far (they stay until a technician removes them)."""
     if not data_dir.is_dir():
         return ()
     found = [
         p.name for p in data_dir.iterdir()
-        if p.name.startswith(DB_NAME + CORRUPT_MARK) and not p.name.endswith(("-wal", "-shm"))
+        if p.name.startswith((DB_NAME + CORRUPT_MARK, f"{DB_NAME}-wal{CORRUPT_MARK}"))
+        and not p.name.endswith(("-wal", "-shm"))
     ]
     return tuple(sorted(found))
 
@@ -388,7 +413,8 @@ class Database(Closing):
         self._full = False
         self._episodes = 0
         self._lock_fd: int | None = None
-        self.quarantined_at_open: tuple[Path, ...] = ()
+        self.quarantined_at_open: tuple[Path, ...] = ()  # whole databases moved aside
+        self.wal_set_aside: Path | None = None  # a garbage -wal moved aside (database kept)
         try:
             prepare_dir(data_dir)
             self._lock_fd = acquire_lock(data_dir)
@@ -397,6 +423,8 @@ class Database(Closing):
             raise StorageError(f"cannot open the database in {data_dir}: {exc}") from exc
         self._reserve = Reserve(data_dir / RESERVE_NAME, self.budget.reserve_bytes)
         with closed_on_failure(self._close_quietly, f"cannot open the database in {data_dir}"):
+            if self.path.exists() and os.access(self.path, os.R_OK | os.W_OK):
+                self.wal_set_aside = set_aside_garbage_wal(data_dir)
             try:
                 self._conn = connect(self.path, schemas)
             except CorruptDatabaseError as exc:

@@ -226,6 +226,11 @@ class Outbox(Closing):
         return self._db.quarantined_at_open
 
     @property
+    def wal_set_aside(self) -> Path | None:
+        """A garbage ``-wal`` this open moved aside (the database kept): a storage fault."""
+        return self._db.wal_set_aside
+
+    @property
     def _conn(self) -> sqlite3.Connection:
         return self._db.connection
 

@@ -53,18 +53,25 @@ def test_a_file_that_is_not_a_database_is_quarantined(data_dir: Path) -> None:
         _assert_fresh_outbox_works(box)
 
 
-def test_a_wal_that_is_not_a_write_ahead_log_is_quarantined_not_discarded(
+def test_a_wal_that_is_not_a_write_ahead_log_is_set_aside_and_the_database_kept(
     data_dir: Path,
 ) -> None:
     # SQLite ignores a -wal with a bad header, and with it every transaction committed since the
-    # last checkpoint, silently (found by scripts/faults, corrupt phase): moved aside instead.
+    # last checkpoint, silently (found by scripts/faults, corrupt phase): the -wal is moved aside
+    # and reported, and the database, with everything checkpointed, stays to be delivered.
     _fill(data_dir, 50)
     garbage = random.Random(9).randbytes(64 * 1024)
     (data_dir / f"{DB}-wal").write_bytes(garbage)
+    (data_dir / f"{DB}-shm").write_bytes(b"stale index")
     with Outbox(data_dir, IDENTITY) as box:
-        (moved,) = box.quarantined_at_open
-        assert Path(f"{moved}-wal").read_bytes() == garbage  # kept for a technician
-        _assert_fresh_outbox_works(box, first_seq=51)  # the main file's counter
+        assert box.quarantined_at_open == ()
+        moved = box.wal_set_aside
+        assert moved is not None and moved.name.startswith(f"{DB}-wal.corrupt-")
+        assert moved.read_bytes() == garbage  # kept for a technician
+        assert Path(f"{moved}-shm").read_bytes() == b"stale index"
+        assert box.stats().quarantined == (moved.name,)
+        assert box.stats().pending == {4: 50}  # nothing checkpointed is stranded
+        assert box.append(alarm(1)) == 51  # the counter goes on
 
 
 def test_the_wal_of_a_killed_agent_is_replayed_not_quarantined(
@@ -79,6 +86,7 @@ def test_the_wal_of_a_killed_agent_is_replayed_not_quarantined(
     assert (killed / f"{DB}-wal").stat().st_size > 32
     with Outbox(killed, IDENTITY) as box:
         assert box.quarantined_at_open == ()
+        assert box.wal_set_aside is None
         assert box.stats().pending == {4: 50}
 
 
