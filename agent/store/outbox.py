@@ -49,6 +49,7 @@ from agent.store.database import (
     closed_on_failure,
 )
 from agent.store.migrations import OUTBOX_SCHEMA
+from agent.store.seqmark import SequenceMark
 
 if TYPE_CHECKING:
     from agent.config import StorageSettings
@@ -184,10 +185,10 @@ class Outbox(Closing):
             REFUSAL_LOG_INTERVAL_S, logging.ERROR,
             "disk full: refused %s (lane: count) since the last report; alarms and hardware "
             "events are still stored")  # fmt: skip
+        self._mark = SequenceMark(self._dir)
         with closed_on_failure(self._close_db, f"cannot open the outbox in {self._dir}"):
             db.migrate(OUTBOX_SCHEMA)
-            if db.quarantined_at_open:
-                self._continue_sequence(database.salvage_next_seq(db.quarantined_at_open[0]))
+            self._continue_sequence()
             self._recovered = self._recover()
             self._load_counters()
             orphans = files.sweep_orphans(self._files, self._referenced_paths())
@@ -455,6 +456,7 @@ class Outbox(Closing):
             start = k + 1
         if start < len(rows):
             tx.executemany(_INSERT_EVENT, rows[start:])
+        self._mark.cover(seq)  # durable before this commit can make ``seq`` the counter
         tx.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (seq,))
         if over:  # the batch alone overflowed what could be freed: its own turn now
             used = self._used() + added - freed.event_bytes - freed.file_bytes
@@ -609,16 +611,30 @@ class Outbox(Closing):
             log.warning("outbox: %d event(s) were in flight at the last stop; re-queued", n)
         return n
 
-    def _continue_sequence(self, next_seq: int | None) -> None:
-        """Seed a fresh database's counter with what the quarantined one had reached."""
-        if next_seq is None:
-            log.warning("outbox: the quarantined database's sequence counter is unreadable; "
-                        "sequenceNumber restarts at 1")
+    def _continue_sequence(self) -> None:
+        """After a loss (a database moved aside, a garbage -wal set aside, a database recreated
+        while its mark remains), ``sequenceNumber`` continues at the mark, past every number
+        issued before (:mod:`agent.store.seqmark`); without a mark, at the quarantined file's
+        counter when it can be read, else where the database's own counter is."""
+        db = self._db
+        current = int(self._conn.execute(
+            "SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0])
+        recreated = current == 1 and self._mark.value is not None
+        if not (db.quarantined_at_open or db.wal_set_aside is not None or recreated):
+            return
+        resume, source = self._mark.value, "the sequence mark"
+        if resume is None and db.quarantined_at_open:
+            resume = database.salvage_next_seq(db.quarantined_at_open[0])
+            source = "the quarantined database's counter"
+        if resume is None:
+            log.warning("outbox: no sequence mark and no readable counter; sequenceNumber "
+                        "continues at %d", current)
             return
         with self._db.transaction("cannot seed the sequence counter") as tx:
             tx.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'",
-                       (next_seq % SEQ_MODULUS,))  # fmt: skip
-        log.info("outbox: sequenceNumber continues at %d after the quarantine", next_seq)
+                       (resume % SEQ_MODULUS,))  # fmt: skip
+        log.warning("outbox: sequenceNumber continues at %d (%s) after a lost database or "
+                    "write-ahead log", resume, source)
 
     def _load_counters(self) -> None:
         self._event_bytes, self._files_bytes, self._dead_bytes = _counted_bytes(self._conn)

@@ -15,6 +15,7 @@ import pytest
 
 from agent.store.api import Attachment
 from agent.store.outbox import Outbox
+from agent.store.seqmark import STRIDE
 from tests.store.events_factory import IDENTITY, alarm, periodic, vision
 
 DB = "outbox.sqlite3"
@@ -29,10 +30,16 @@ def _fill(data_dir: Path, n: int = 2000) -> None:
         box.append_many([periodic(i) for i in range(n)])
 
 
-def _assert_fresh_outbox_works(box: Outbox, first_seq: int = 1) -> None:
+def _past(stored: int) -> int:
+    """Where ``sequenceNumber`` continues after a loss, ``stored`` events having been stored in
+    one batch: at the sequence mark, which that batch set STRIDE past its last number."""
+    return stored + 1 + STRIDE
+
+
+def _assert_fresh_outbox_works(box: Outbox, first_seq: int) -> None:
     assert box.stats().pending == {}
-    # The sequence continues from the quarantined database's counter when it can be read,
-    # and starts over at 1 when it cannot (e.g. the file is not a database at all).
+    # The sequence continues at the mark kept beside the database: past every number issued
+    # before, whatever happened to the database (agent/store/seqmark.py).
     assert box.append(alarm(1)) == first_seq
     (event,) = box.claim(5)
     box.ack([event.row_id])
@@ -50,7 +57,7 @@ def test_a_file_that_is_not_a_database_is_quarantined(data_dir: Path) -> None:
         assert moved.read_bytes() == garbage  # kept byte for byte for a technician
         assert Path(f"{moved}-wal").read_bytes() == b"stale wal"
         assert box.stats().quarantined == (moved.name,)
-        _assert_fresh_outbox_works(box)
+        _assert_fresh_outbox_works(box, first_seq=_past(10))
 
 
 def test_a_wal_that_is_not_a_write_ahead_log_is_set_aside_and_the_database_kept(
@@ -71,7 +78,8 @@ def test_a_wal_that_is_not_a_write_ahead_log_is_set_aside_and_the_database_kept(
         assert Path(f"{moved}-shm").read_bytes() == b"stale index"
         assert box.stats().quarantined == (moved.name,)
         assert box.stats().pending == {4: 50}  # nothing checkpointed is stranded
-        assert box.append(alarm(1)) == 51  # the counter goes on
+        # The counter goes on past the numbers the lost -wal may have held.
+        assert box.append(alarm(1)) == _past(50)
 
 
 def test_the_wal_of_a_killed_agent_is_replayed_not_quarantined(
@@ -119,7 +127,7 @@ def test_a_database_this_user_cannot_read_is_quarantined_not_a_restart_loop(
     assert out.returncode == 0, out.stderr[-2000:]
     found = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(found["moved"]) == 1 and found["moved"][0].startswith(f"{DB}.corrupt-"), found
-    assert found["seq"] == 1, found  # nothing could be salvaged from a file it cannot read
+    assert found["seq"] == _past(5), found  # the mark, though the file cannot be read
     (moved,) = [p for p in data_dir.iterdir() if p.name == found["moved"][0]]
     assert moved.stat().st_mode & 0o777 == 0  # kept as it was, for a technician
 
@@ -136,7 +144,7 @@ def test_a_database_failing_quick_check_is_quarantined(data_dir: Path) -> None:
             f.write(rng.randbytes(page))
     with Outbox(data_dir, IDENTITY) as box:
         assert len(box.quarantined_at_open) == 1
-        _assert_fresh_outbox_works(box, first_seq=2001)  # 2000 stored before the corruption
+        _assert_fresh_outbox_works(box, first_seq=_past(2000))
     with sqlite3.connect(data_dir / DB) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
@@ -152,7 +160,7 @@ def test_files_of_a_quarantined_database_are_moved_aside_with_it(data_dir: Path)
         aside = data_dir / f"files{suffix}"
         assert (aside / "v3-device-faces" / event.files[0].filename).read_bytes() == b"evidence"
         assert [p for p in (data_dir / "files").rglob("*") if p.is_file()] == []
-        _assert_fresh_outbox_works(box)
+        _assert_fresh_outbox_works(box, first_seq=_past(1))
 
 
 def test_quarantined_databases_stay_listed_but_are_not_moved_again(data_dir: Path) -> None:
