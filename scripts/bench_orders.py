@@ -217,6 +217,7 @@ async def bench_backlog(broker: MqttBroker, work: Path, n: int) -> dict[str, Any
 def bench_rss(broker: MqttBroker, work: Path, seconds: float) -> dict[str, Any]:
     from standin_cloud import CloudServer
 
+    from agent.sim.orders_config import orders_toml
     from agent.sources.gnss.replay import NmeaPty
     from tests.test_app import Receiver
     from tests.uplink.backbone_factory import CLIENT_ID, CLIENT_SECRET, cloud_config
@@ -238,16 +239,7 @@ backend = "serial"
 port = "{pty.path}"
 [runtime]
 control_socket = "{sock}"
-[orders]
-enabled = true
-broker_url = "{broker.url}"
-[orders.devices.actuators]
-sim_state_file = "{work / 'actuators.json'}"
-[orders.devices.wifi]
-state_file = "{work / 'wifi.json'}"
-[orders.devices.reboot]
-sim_file = "{work / 'reboot'}"
-""")
+{orders_toml(work, broker.url)}""")
         log = work / "agent.log"
         proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)],
                                 stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=REPO)

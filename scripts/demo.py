@@ -40,6 +40,7 @@ import httpx
 
 from agent.events import HardwareEventType, TelemetryEventType, VisionEventType
 from agent.orders.model import write_secret
+from agent.sim.orders_config import orders_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -162,26 +163,6 @@ def order_key(work: Path) -> Path:
     if not path.is_file():
         write_secret(path, secrets.token_hex(32).encode() + b"\n")
     return path
-
-
-def orders_config(work: Path, mqtt: str, key: Path) -> str:
-    return f"""
-[orders]
-enabled = true
-broker_url = "{mqtt}"
-order_key_file = "{key}"
-backoff_initial_s = 0.5
-backoff_max_s = 5.0
-
-[orders.devices.actuators]
-sim_state_file = "{work / 'actuators.json'}"
-
-[orders.devices.wifi]
-state_file = "{work / 'wifi.json'}"
-
-[orders.devices.reboot]
-sim_file = "{work / 'reboot-requested'}"
-"""
 
 
 class OrderDesk:
@@ -462,7 +443,7 @@ def main() -> int:
             extra += vehicle.config
         extra += start_driver_camera(work)
         if mqtt and key is not None:
-            extra += orders_config(work, mqtt, key)
+            extra += orders_toml(work, mqtt, key_file=key, backoff_s=(0.5, 5.0))
 
         cfg = agent_config(work, base, extra)
         agent_proc = start(

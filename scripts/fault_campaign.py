@@ -57,6 +57,7 @@ from standin_cloud import CloudConfig, CloudServer  # noqa: E402
 
 from agent.events import HardwareEventType  # noqa: E402
 from agent.runtime.control import request  # noqa: E402
+from agent.sim.orders_config import orders_toml  # noqa: E402
 from agent.sources.gnss.replay import NmeaPty  # noqa: E402
 from agent.sources.gnss.synth import EpochSpec, epoch_sentences  # noqa: E402
 from tests.orders.broker import Broker  # noqa: E402  (mosquitto on a free loopback port)
@@ -312,20 +313,7 @@ def orders_section(work: Path, broker_url: str) -> str:
     key_file = work / "order.key"
     key_file.write_text(ORDER_KEY.hex() + "\n")
     key_file.chmod(0o600)
-    return f"""
-[orders]
-enabled = true
-broker_url = "{broker_url}"
-backoff_initial_s = 0.1
-backoff_max_s = 0.5
-order_key_file = "{key_file}"
-[orders.devices.actuators]
-sim_state_file = "{work / 'actuators.json'}"
-[orders.devices.wifi]
-state_file = "{work / 'wifi.json'}"
-[orders.devices.reboot]
-sim_file = "{work / 'reboot'}"
-"""
+    return orders_toml(work, broker_url, key_file=key_file)
 
 
 class AgentRunner:

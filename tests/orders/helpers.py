@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from agent.orders.model import iso, sign
+from agent.sim.orders_config import orders_toml
+
+__all__ = ["order_bytes", "order_dict", "orders_toml"]
 
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
 T0 = 1_710_255_120.0  # 2024-03-12T14:52:00Z
@@ -25,21 +27,3 @@ def order_dict(ulid: str, kind: str, params: dict[str, Any] | None = None, *,
 
 def order_bytes(*args: Any, **kwargs: Any) -> bytes:
     return json.dumps(order_dict(*args, **kwargs)).encode()
-
-
-def orders_toml(work: Path, broker_url: str) -> str:
-    """The agent's ``[orders]`` section for tests: a broker, quick reconnects, and the simulated
-    relay/door lock, Wi-Fi and reboot keeping their state in ``work``."""
-    return f"""
-[orders]
-enabled = true
-broker_url = "{broker_url}"
-backoff_initial_s = 0.1
-backoff_max_s = 0.5
-[orders.devices.actuators]
-sim_state_file = "{work / 'actuators.json'}"
-[orders.devices.wifi]
-state_file = "{work / 'wifi.json'}"
-[orders.devices.reboot]
-sim_file = "{work / 'reboot'}"
-"""
