@@ -436,12 +436,14 @@ def main() -> int:
         procs.append(cloud_proc)
         base = wait_line(cloud_proc, "cloud: ", 60)
 
-        extra = ""
+        # The camera first: building its video takes seconds on a busy machine, and the
+        # vehicle's clock starts with its process (ignition 11 s later), so the agent must
+        # follow the vehicle closely to see the ignition go on.
+        extra = start_driver_camera(work)
         vehicle = start_vehicle(work)
         if vehicle is not None:
             procs.append(vehicle.proc)
             extra += vehicle.config
-        extra += start_driver_camera(work)
         if mqtt and key is not None:
             extra += orders_toml(work, mqtt, key_file=key, backoff_s=(0.5, 5.0))
 
