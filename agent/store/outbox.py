@@ -436,6 +436,14 @@ class Outbox(Closing):
             more, _ = self._evict(tx, below, added - freed.event_bytes - freed.file_bytes)
             freed.merge(more)
             if freed.event_bytes + freed.file_bytes < added:
+                # The uplink may hold every lower row in flight (a storm: it claims, fails,
+                # releases, claims again). Those without files go too: their upload is an
+                # envelope already in memory, and the ack or release of an evicted row is a
+                # no-op; rows with files stay (their files may be mid-upload).
+                more, _ = self._evict(tx, below, added - freed.event_bytes - freed.file_bytes,
+                                      in_flight=True)
+                freed.merge(more)
+            if freed.event_bytes + freed.file_bytes < added:
                 # Nothing left below them to evict: growing the database now would eat the
                 # room lent to the uplink, which is what lets the disk drain.
                 raise DiskFullError("disk full: no lower-lane events left to evict for "
@@ -655,20 +663,17 @@ class Outbox(Closing):
             self._after_commit(tx, freed, over)
 
     def _evict(
-        self, tx: Transaction, lanes: Sequence[Priority], excess: int
+        self, tx: Transaction, lanes: Sequence[Priority], excess: int, *, in_flight: bool = False
     ) -> tuple[_Freed, bool]:
         """Inside a transaction: evict pending rows of ``lanes``, in that order and oldest
         first, until ``excess`` bytes are freed. Returns what was freed and whether ``excess``
-        is still not met (only alarms and rows in flight left, for the cap)."""
+        is still not met (only alarms and rows in flight left, for the cap). ``in_flight``:
+        rows the uplink holds instead, those without files only (see :meth:`_insert`)."""
         freed = _Freed()
+        query = _EVICT_IN_FLIGHT if in_flight else _EVICT_PENDING
         for lane in lanes:
             while excess > 0:
-                candidates = tx.execute(
-                    "SELECT id, length(envelope),"
-                    " (SELECT COALESCE(SUM(size), 0) FROM files WHERE event_id = events.id)"
-                    " FROM events WHERE state = 0 AND priority = ? ORDER BY id LIMIT ?",
-                    (int(lane), _EVICT_CHUNK),
-                ).fetchall()
+                candidates = tx.execute(query, (int(lane), _EVICT_CHUNK)).fetchall()
                 if not candidates:
                     break
                 chosen: list[int] = []
@@ -874,6 +879,19 @@ class ReadOnlyOutbox(Closing):
 
     def close(self) -> None:
         self._conn.close()
+
+
+# Eviction candidates of one lane, oldest first, with their bytes (envelope + files).
+_EVICT_PENDING: Final = (
+    "SELECT id, length(envelope),"
+    " (SELECT COALESCE(SUM(size), 0) FROM files WHERE event_id = events.id)"
+    " FROM events WHERE priority = ? AND state = 0 ORDER BY id LIMIT ?"
+)
+_EVICT_IN_FLIGHT: Final = (  # rows the uplink holds, those without files
+    "SELECT id, length(envelope), 0 FROM events"
+    " WHERE priority = ? AND state = 1"
+    " AND NOT EXISTS (SELECT 1 FROM files WHERE event_id = events.id) ORDER BY id LIMIT ?"
+)
 
 
 def _once_more_on_a_full_disk(write: Callable[[], None]) -> None:

@@ -15,10 +15,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.store.api import DiskFullError, StorageFault
+from agent.store.api import Attachment, DiskFullError, StorageFault
 from agent.store.outbox import Outbox
 from agent.store.writer import OutboxWriter
-from tests.store.events_factory import IDENTITY, alarm, hardware, periodic
+from tests.store.events_factory import IDENTITY, alarm, hardware, periodic, vision
 
 
 class _Lines(logging.Handler):
@@ -174,16 +174,8 @@ def tiny(mount: Path) -> dict[str, object]:
     return found
 
 
-def release(mount: Path) -> dict[str, object]:
-    """Rows in flight when the disk fills: the release that finds the disk full (the upload
-    failed) must still hand them back, so they are sent again and an alarm can evict them."""
-    data_dir = mount / "edge-agent"
-    found: dict[str, object] = {}
-    box = Outbox(data_dir, IDENTITY)
-    box.append_many([periodic(i) for i in range(300)])
-    claimed = [e.row_id for e in box.claim(100)]
-    with box._db.lock:  # an empty -wal: the release must grow it
-        box._db.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+def _fill_up(mount: Path) -> int:
+    """A filler file until the partition refuses another byte."""
     filler = 0
     fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
     try:
@@ -194,7 +186,20 @@ def release(mount: Path) -> dict[str, object]:
                 break
     finally:
         os.close(fd)
-    found["filler"] = filler
+    return filler
+
+
+def release(mount: Path) -> dict[str, object]:
+    """Rows in flight when the disk fills: the release that finds the disk full (the upload
+    failed) must still hand them back, so they are sent again and an alarm can evict them."""
+    data_dir = mount / "edge-agent"
+    found: dict[str, object] = {}
+    box = Outbox(data_dir, IDENTITY)
+    box.append_many([periodic(i) for i in range(300)])
+    claimed = [e.row_id for e in box.claim(100)]
+    with box._db.lock:  # an empty -wal: the release must grow it
+        box._db.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    found["filler"] = _fill_up(mount)
     try:
         box.release(claimed)
         found["release_error"] = None
@@ -213,8 +218,51 @@ def release(mount: Path) -> dict[str, object]:
     return found
 
 
+ALARMS_IN_FLIGHT_CASE = 50
+
+
+def in_flight(mount: Path) -> dict[str, object]:
+    """Every position held in flight by the uplink (a storm: claim, fail, release, claim) when
+    the disk is full: an alarm still gets stored, by evicting positions in flight; a vision
+    event in flight keeps its row and its file (mid-upload); the uplink's ack of it all works."""
+    data_dir = mount / "edge-agent"
+    found: dict[str, object] = {}
+    box = Outbox(data_dir, IDENTITY)
+    box.append_many([periodic(i) for i in range(300)])
+    seen = vision(1, with_file=True)
+    box.append(seen, [Attachment(seen.files[0], b"evidence" * 512)])
+    claimed = box.claim(1000)
+    found["claimed"] = len(claimed)
+    found["pending_before"] = sum(box.stats().pending.values())
+    with box._db.lock:  # an empty -wal: the alarms must grow the files
+        box._db.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    found["filler"] = _fill_up(mount)
+    alarms: list[object] = []
+    for i in range(ALARMS_IN_FLIGHT_CASE):
+        try:
+            alarms.append(box.append(alarm(i)))
+        except DiskFullError as exc:
+            alarms.append(str(exc))
+    found["alarms"] = alarms
+    found["evicted"] = box.stats().evicted
+    vision_row = [e for e in claimed if e.ulid == seen.ulid]
+    found["vision_file_kept"] = bool(vision_row) and vision_row[0].files[0].path.read_bytes() == (
+        b"evidence" * 512)
+    try:
+        box.ack([e.row_id for e in claimed])  # the upload went through after all
+        found["ack_error"] = None
+    except DiskFullError as exc:
+        found["ack_error"] = str(exc)
+    stats = box.stats()
+    found["in_flight_after_ack"] = stats.in_flight
+    found["pending_after_ack"] = dict(stats.pending)
+    box.close()
+    found["integrity"] = _integrity(data_dir / "outbox.sqlite3")
+    return found
+
+
 SCENARIOS: dict[str, Callable[[Path], dict[str, object]]] = {
-    "release": release,
+    "release": release, "in_flight": in_flight,
     "lanes": lanes, "recover": recover, "tiny": tiny,
 }
 

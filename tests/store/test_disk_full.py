@@ -154,3 +154,20 @@ def test_rows_in_flight_when_the_disk_fills_are_released_and_evictable(tmp_path:
     assert found["alarm_seq"] == 301, found
     assert found["evicted"].get("4", 0) >= 1, found  # the alarm evicted positions (JSON keys)
     assert found["integrity"] == "ok", found
+
+
+@needs_tmpfs
+def test_an_alarm_on_a_full_disk_evicts_positions_the_uplink_holds_in_flight(
+    tmp_path: Path,
+) -> None:
+    # Found by scripts/faults (disk phase): under a storm the uplink holds every lower row in
+    # flight, and an alarm arriving then on a full disk was refused.
+    found = _in_tmpfs(tmp_path, "8m", "in_flight")
+    assert found["claimed"] == 301 and found["pending_before"] == 0, found
+    assert all(isinstance(a, int) for a in found["alarms"]), found  # none refused
+    assert found["evicted"].get("4", 0) >= 1, found  # positions in flight went (JSON keys)
+    assert found["vision_file_kept"] is True, found  # a row with files in flight stays
+    assert found["ack_error"] is None, found  # acking evicted rows is a no-op
+    assert found["in_flight_after_ack"] == 0, found
+    assert found["pending_after_ack"] == {"0": 50}, found  # the alarms (JSON keys)
+    assert found["integrity"] == "ok", found
