@@ -48,18 +48,12 @@ def _id_ok(can_id: int, extended: bool) -> bool:
 
 def parse_slcan_line(line: str) -> Frame | None:
     """One SLCAN frame line (``T``/``t`` data frames); ``None`` if it is not one."""
-    if not line:
+    if line[:1] not in _SLCAN_ID:
         return None
-    kind = line[0]
-    if kind == "T":
-        id_len, extended = 8, True
-    elif kind == "t":
-        id_len, extended = 3, False
-    else:
-        return None
+    extended = line[0] == "T"
     # Hex digits only: int(..., 16) also takes a sign, spaces, "_" and "0x", bytes.fromhex
     # spaces, int() any Unicode digit.
-    m = _SLCAN_ID[kind].match(line, 1)
+    m = _SLCAN_ID[line[0]].match(line, 1)
     if m is None:
         return None
     can_id, dlc = int(m["id"], 16), int(m["dlc"])
