@@ -88,10 +88,10 @@ def parse_line(line: str) -> Frame | None:
         ident = m["id"]
         if not _id_ok(int(ident, 16), len(ident) == 8):
             return None
-        t = float(m["t"]) if m["t"] else None
-        if t is not None and not math.isfinite(t):
+        stamp = float(m["t"]) if m["t"] else None
+        if stamp is not None and not math.isfinite(stamp):
             return None
-        return Frame(t, int(ident, 16), len(ident) == 8, data)
+        return Frame(stamp, int(ident, 16), len(ident) == 8, data)
     return None
 
 
