@@ -90,11 +90,15 @@ def test_config_file(text: bytes) -> None:
     check_config_file(text)
 
 
-def check_config_file(text: bytes) -> None:
-    """The contract (shared with the atheris harness ``tests/fuzz/targets/config_file.py``)."""
+def check_config_file(text: bytes, clean_env: bool = False) -> None:
+    """The contract (shared with the atheris harness ``tests/fuzz/targets/config_file.py``,
+    which passes ``clean_env`` after removing every ``EDGE_AGENT_*`` variable once)."""
     tried("config_file")
     path = workdir() / "agent.toml"
     path.write_bytes(text)
+    if clean_env:
+        _load(path=path)
+        return
     with mock.patch.dict(os.environ, _clean_env(), clear=True):
         _load(path=path)
 
