@@ -27,7 +27,7 @@ from pathlib import Path
 import atheris
 
 ROOT = Path(__file__).resolve().parents[3]
-TESTDATA = Path("/work/shared/testdata")  # gpsd captures (NMEA seeds), when present
+TESTDATA = ROOT.parent / "shared" / "testdata"  # ../shared beside the repo (tests/conftest.py)
 
 
 def header(data: bytes, size: int) -> tuple[atheris.FuzzedDataProvider, bytes]:

@@ -3,7 +3,7 @@
 Input: 2 header bytes (FuzzedDataProvider: the chunk size the stream is fed in, 0 = whole;
 whether to recompute every ``$...*hh`` checksum so the fix merger sees mutated fields), then
 the byte stream (at most 512 bytes: a few epochs; longer inputs only cost speed). Seeds: the
-gpsd receiver captures (/work/shared/testdata/gpsd, 320-byte pieces of each) and the
+gpsd receiver captures (../shared/testdata/gpsd, 320-byte pieces of each) and the
 property's valid sentences.
 """
 
