@@ -244,7 +244,7 @@ def parse_order(payload: bytes, key: bytes | None, *, now: float | None = None,
         sig = obj.get("signature")
         if sig is None:
             raise OrderError("unsigned order: this device requires a signature", ulid)
-        if not isinstance(sig, str) or not hmac.compare_digest(sig.lower(), sign(obj, key)):
+        if not isinstance(sig, str) or not _signature_matches(sig, obj, key):
             raise OrderError("bad signature", ulid)
         verified = True
     try:
@@ -282,6 +282,19 @@ def _build(obj: dict[str, Any], *, verified: bool) -> Order:
     raw_exp = body.get("expiresAt")
     expires = None if raw_exp is None else parse_time(raw_exp, "expiresAt")
     return Order(ulid, kind, params, issued, expires, verified, body)
+
+
+def _signature_matches(sig: str, obj: dict[str, Any], key: bytes) -> bool:
+    """Constant-time check of ``sig`` against :func:`sign`, whatever characters either holds.
+
+    ``hmac.compare_digest`` raises ``TypeError`` on non-ASCII ``str``, so bytes are compared;
+    a message holding a lone surrogate (JSON ``"\\ud800"``) has no UTF-8 form, so nothing
+    can have signed it."""
+    try:
+        want = sign(obj, key)
+    except ValueError:  # UnicodeEncodeError: a lone surrogate in the message
+        return False
+    return hmac.compare_digest(sig.lower().encode("utf-8", "surrogatepass"), want.encode())
 
 
 def _no_constants(name: str) -> Any:

@@ -41,19 +41,29 @@ def decoder() -> J1939Decoder:
 @given(st.one_of(st.text(max_size=80), mutated([s.encode() for s in LINES]).map(
     lambda b: b.decode("latin-1")), field_mutated(LINES, sep=" "), field_mutated(LINES, sep="#")))
 def test_log_and_slcan_lines(line: str) -> None:
+    check_line(line)
+
+
+def check_line(line: str) -> None:
+    """The contract (shared with the atheris harness ``tests/fuzz/targets/can_lines.py``)."""
     tried("can_lines")
     for f in (parse_line(line), parse_slcan_line(line)):
         if f is not None:
             assert len(f.data) <= 64
             assert 0 <= f.can_id < 1 << 29
+            assert f.can_id < 1 << 11 or f.extended, f  # the fixed contract: 11-bit standard ids
+            assert f.t is None or math.isfinite(f.t), f
 
 
 @given(st.lists(st.sampled_from(LINES) | st.text(max_size=60), max_size=30),
        st.sampled_from(["\n", "\r", "\r\n"]))
 def test_candump_file(lines: list[str], eol: str) -> None:
+    check_candump_file(eol.join(lines))
+
+
+def check_candump_file(text: str) -> None:
     tried("candump_file")
     stats = ReadStats()
-    text = eol.join(lines)
     frames = list(iter_frames(text.splitlines(), stats))
     assert len(frames) <= len(text.splitlines())
 
@@ -63,6 +73,10 @@ def test_candump_file(lines: list[str], eol: str) -> None:
      0x18FEE900, 0x18FEFC47, 0x18FEC100, 0x18FEF1FE, 0x18F00500, 0x18FECA00, 0x18FE6CEE]),
     st.binary(max_size=12), st.booleans())
 def test_j1939_decoder(can_id: int, data: bytes, extended: bool) -> None:
+    check_j1939(can_id, data, extended)
+
+
+def check_j1939(can_id: int, data: bytes, extended: bool) -> None:
     tried("j1939_decoder")
     dec = decoder()
     for r in dec.decode(can_id, data, 1.0, extended):
@@ -83,3 +97,20 @@ def test_regression_identifier_over_29_bits_is_not_a_frame() -> None:
     assert parse_line("(1.0) can0 800#00") is None
     assert parse_slcan_line("T1FFFFFFF0") is not None
     assert parse_line("(1.0) can0 7FF#00") is not None
+
+
+def test_regression_slcan_and_log_fields_are_ascii_hex_and_finite() -> None:
+    """Found by the atheris harness (tests/fuzz/targets/can_lines.py): ``T-1008FF00F`` gave a
+    frame with id -1 (``int(..., 16)`` takes a sign; also spaces, ``_`` and ``0x``), the DLC
+    digit could be any script's digit, and a timestamp of over 308 digits was ``inf``."""
+    for line in ("T-1008FF00F", "T-0000001100", "t-101A", "t 1F0", "t1_F0", "T0x1234561AB",
+                 "t123\u0663ABCDEF", "t1232 ABC", "t1232A B"):
+        assert parse_slcan_line(line) is None, line
+        assert parse_line(line) is None, line
+    big = "9" * 400
+    assert parse_line(f"({big}) can0 123#00") is None
+    assert parse_line(f"({big})  can0  123   [1]  00") is None
+    assert parse_line("(\u0661.5) can0 123#00") is None
+    assert parse_line("  can0  123   [\u0661]  00") is None
+    assert parse_slcan_line("t1232ABCD") == parse_line("t1232ABCD") is not None
+    assert parse_line("(1.5) can0 123#00") is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -26,7 +27,8 @@ sys.path.insert(0, str(ROOT / "tests" / "uplink"))  # backbone_factory puts scri
 
 from backbone_factory import ADMIN_HEADERS, CLIENT_ID, CLIENT_SECRET, telemetry  # noqa: E402
 from standin_cloud import create_app  # noqa: E402
-from standin_cloud.body import BodyError, split_events  # noqa: E402
+from standin_cloud.body import BodyError, loads, split_events  # noqa: E402
+from standin_cloud.signing import Signer, same_text  # noqa: E402
 from standin_cloud.validate import InvalidEnvelopeError, validate_envelope  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
@@ -79,6 +81,11 @@ BODY = st.one_of(
 
 @given(BODY)
 def test_split_events_and_validate(body: bytes) -> None:
+    check_body(body)
+
+
+def check_body(body: bytes) -> None:
+    """The contract (shared with ``tests/fuzz/targets/cloud_validators.py``)."""
     tried("cloud_validators")
     try:
         events = split_events(body)
@@ -87,6 +94,43 @@ def test_split_events_and_validate(body: bytes) -> None:
     for ev, _text in events:
         with contextlib.suppress(InvalidEnvelopeError):
             validate_envelope(ev, now_ms=int(time.time() * 1000))
+
+
+SIGNER = Signer(b"s" * 32)
+NOW = 1_767_225_600.0  # the fixed "now" of the token checks: seeded tokens stay valid
+TOKEN = SIGNER.issue_token(CLIENT_ID, NOW - 60, NOW + 3600)
+
+
+def check_auth(body: bytes, token: str) -> None:
+    """``POST /auth/token``'s body handling (``Cloud.body_json`` then ``Cloud.token``'s checks)
+    and the ``Authorization`` header's token check, without a request: ``loads`` raises only
+    ``ValueError``; the credential compare and ``Signer.check_token`` take any text and answer
+    (``check_token``: the client id or ``None``), never raise. Shared with
+    ``tests/fuzz/targets/cloud_auth.py``."""
+    tried("cloud_auth")
+    try:
+        doc = loads(body)
+    except ValueError:
+        try:  # the lenient repair of /events/files bodies
+            doc = loads(re.sub(rb"}\s*{", b"},{", body))
+        except ValueError:
+            doc = None
+    if isinstance(doc, dict):
+        cid, secret = doc.get("clientId"), doc.get("clientSecret")
+        if isinstance(cid, str) and isinstance(secret, str):
+            assert same_text(secret, secret)
+            assert same_text(secret, CLIENT_SECRET) == (secret == CLIENT_SECRET)
+    for not_before in (0.0, NOW):
+        client = SIGNER.check_token(token, NOW, not_before)
+        assert client is None or isinstance(client, str), client
+    assert SIGNER.check_token(TOKEN, NOW) == CLIENT_ID
+
+
+@given(BODY | st.builds(lambda c, s: _dump({"clientId": c, "clientSecret": s}), JSON, JSON),
+       st.text(max_size=120) | st.sampled_from([TOKEN, TOKEN[:-1], TOKEN + ".x", "v1...."])
+       | st.text(max_size=40).map(lambda s: TOKEN.replace(".", "." + s, 1)))
+def test_token_body_and_header(body: bytes, token: str) -> None:
+    check_auth(body, token)
 
 
 @cache

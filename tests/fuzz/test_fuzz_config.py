@@ -87,9 +87,18 @@ def _load(**kwargs: Any) -> None:
 
 @given(st.one_of(st.binary(max_size=400), mutated(SAMPLES, max_edits=12), structured()))
 def test_config_file(text: bytes) -> None:
+    check_config_file(text)
+
+
+def check_config_file(text: bytes, clean_env: bool = False) -> None:
+    """The contract (shared with the atheris harness ``tests/fuzz/targets/config_file.py``,
+    which passes ``clean_env`` after removing every ``EDGE_AGENT_*`` variable once)."""
     tried("config_file")
     path = workdir() / "agent.toml"
     path.write_bytes(text)
+    if clean_env:
+        _load(path=path)
+        return
     with mock.patch.dict(os.environ, _clean_env(), clear=True):
         _load(path=path)
 
@@ -108,6 +117,10 @@ ENV_VALUE = st.one_of(ENV_TEXT, st.sampled_from(
 
 @given(st.dictionaries(ENV_KEY, ENV_VALUE, max_size=4), st.booleans())
 def test_config_environment(env: dict[str, str], with_file: bool) -> None:
+    check_config_env(env, with_file)
+
+
+def check_config_env(env: dict[str, str], with_file: bool) -> None:
     tried("config_env")
     env = {k: v for k, v in env.items() if "\x00" not in k and k.upper() != CONFIG_ENV}
     with mock.patch.dict(os.environ, {**_clean_env(), **env}, clear=True):

@@ -52,6 +52,11 @@ PARSERS = [
 @given(st.one_of(st.text(max_size=80), field_mutated(AT_LINES),
                  mutated([s.encode() for s in AT_LINES]).map(lambda b: b.decode("latin-1"))))
 def test_at_line_parsers(line: str) -> None:
+    check_at_line(line)
+
+
+def check_at_line(line: str) -> None:
+    """The contract (shared with the atheris harness ``tests/fuzz/targets/at_lines.py``)."""
     tried("at_lines")
     for _prefix, parse in PARSERS:
         with contextlib.suppress(ValueError):
@@ -65,6 +70,10 @@ REPLIES = [b"\r\n+CSQ: 23,99\r\n\r\nOK\r\n", b"AT+COPS?\r\r\n+COPS: 0,0,\"x\",7\
 @given(st.one_of(st.binary(max_size=200), mutated(REPLIES)), st.integers(1, 16),
        st.sampled_from([None, "+CSQ", "+COPS"]))
 def test_at_exchange(reply: bytes, chunk: int, prefix: str | None) -> None:
+    check_at_exchange(reply, chunk, prefix)
+
+
+def check_at_exchange(reply: bytes, chunk: int, prefix: str | None) -> None:
     tried("at_exchange")
     modem = AtModem(PlaybackPort(reply, chunk), timeout_s=0.0)  # type: ignore[arg-type]
     try:
@@ -104,6 +113,10 @@ def _loads(b: bytes) -> Any:
     ["modem", "sim"]), JSON, max_size=2)) | mutated([json.dumps(SAMPLE).encode()]).map(
     _loads))
 def test_mmcli_json(doc: Any) -> None:
+    check_mmcli(doc)
+
+
+def check_mmcli(doc: Any) -> None:
     tried("mmcli_json")
     with contextlib.suppress(ValueError):
         parse_modem(doc)

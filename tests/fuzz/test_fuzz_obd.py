@@ -41,6 +41,11 @@ LINE = st.one_of(st.text(max_size=40), st.from_regex(r"[0-9A-F: ]{0,40}", fullma
 @given(st.one_of(st.binary(max_size=200), mutated(REPLIES)), st.integers(1, 16),
        st.sampled_from(["0100", "010C", "ATZ", "0902", "03"]))
 def test_command_reply(reply: bytes, chunk: int, cmd: str) -> None:
+    check_command_reply(reply, chunk, cmd)
+
+
+def check_command_reply(reply: bytes, chunk: int, cmd: str) -> None:
+    """The contract (shared with the atheris harness ``tests/fuzz/targets/elm327_reply.py``)."""
     tried("elm327_reply")
     elm = Elm327(PlaybackPort(reply, chunk), timeout_s=0.0)  # type: ignore[arg-type]
     try:
@@ -53,6 +58,10 @@ def test_command_reply(reply: bytes, chunk: int, cmd: str) -> None:
 
 @given(st.lists(LINE, max_size=12))
 def test_assemble(lines: list[str]) -> None:
+    check_assemble(lines)
+
+
+def check_assemble(lines: list[str]) -> None:
     tried("elm327_assemble")
     for m in assemble(lines):
         assert isinstance(m, bytes)

@@ -5,9 +5,10 @@ Property: only :class:`OrderError` (its documented error), with and without an o
 
 from __future__ import annotations
 
-import contextlib
 import json
+import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -50,6 +51,30 @@ def field_changed(draw: st.DrawFn) -> bytes:
                  VALUE.map(lambda v: json.dumps(v).encode())),
        st.sampled_from([None, KEY]), st.sampled_from([None, 1_767_225_600.0, 1e18, -1e18]))
 def test_parse_order(payload: bytes, key: bytes | None, now: float | None) -> None:
+    check_order(payload, key, now)
+
+
+def check_order(payload: bytes, key: bytes | None, now: float | None) -> None:
+    """The contract (shared with the atheris harness ``tests/fuzz/targets/orders.py``)."""
     tried("orders")
-    with contextlib.suppress(OrderError):
-        parse_order(payload, key, now=now, max_age_s=3600.0)
+    try:
+        order = parse_order(payload, key, now=now, max_age_s=3600.0)
+    except OrderError:
+        return
+    assert isinstance(order.order_ulid, str) and isinstance(order.type, str), order
+    assert math.isfinite(order.issued_at), order
+    assert order.expires_at is None or math.isfinite(order.expires_at), order
+    assert order.verified == (key is not None), order
+
+
+def test_regression_non_ascii_or_surrogate_signature_is_order_error() -> None:
+    """Found by the atheris harness (tests/fuzz/targets/orders.py): with an order key, a
+    signature holding a non-ASCII character reached ``hmac.compare_digest`` on ``str``
+    (``TypeError``), and a lone surrogate anywhere in the message reached the UTF-8 encode of
+    the canonical form (``UnicodeEncodeError``); both are now "bad signature"."""
+    non_ascii = json.dumps({**SIGNED, "signature": "ba48\u041c" + SIGNED["signature"][5:]})
+    surrogate = b'{"orderUlid":"01HZX","type":"\\ud800","signature":"ab"}'
+    for payload in (non_ascii.encode(), surrogate):
+        with pytest.raises(OrderError, match="bad signature"):
+            parse_order(payload, KEY)
+    assert parse_order(json.dumps(SIGNED).encode(), KEY).verified

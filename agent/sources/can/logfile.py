@@ -10,6 +10,7 @@ Accepted lines (blank lines and ``#`` comments are skipped, anything else is cou
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,13 +18,19 @@ from pathlib import Path
 
 from agent.errors import SourceError
 
+# re.ASCII: \d is 0-9 only (float() and int() also read other scripts' digits).
 _LOG = re.compile(
-    r"^\((?P<t>\d+(?:\.\d+)?)\)\s+\S+\s+(?P<id>[0-9A-Fa-f]{3}|[0-9A-Fa-f]{8})#(?P<data>R?[0-9A-Fa-f]*)$"
+    r"^\((?P<t>\d+(?:\.\d+)?)\)\s+\S+\s+(?P<id>[0-9A-Fa-f]{3}|[0-9A-Fa-f]{8})#(?P<data>R?[0-9A-Fa-f]*)$",
+    re.ASCII,
 )
 _SCREEN = re.compile(
     r"^(?:\((?P<t>\d+(?:\.\d+)?)\)\s+)?\S+\s+(?P<id>[0-9A-Fa-f]{3}|[0-9A-Fa-f]{8})\s+"
-    r"\[(?P<dlc>\d)\]\s*(?P<data>(?:[0-9A-Fa-f]{2}\s*)*)$"
+    r"\[(?P<dlc>\d)\]\s*(?P<data>(?:[0-9A-Fa-f]{2}\s*)*)$",
+    re.ASCII,
 )
+_SLCAN_ID = {"T": re.compile(r"(?P<id>[0-9A-Fa-f]{8})(?P<dlc>[0-8])"),
+             "t": re.compile(r"(?P<id>[0-9A-Fa-f]{3})(?P<dlc>[0-8])")}
+_HEX = re.compile(r"[0-9A-Fa-f]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,24 +48,19 @@ def _id_ok(can_id: int, extended: bool) -> bool:
 
 def parse_slcan_line(line: str) -> Frame | None:
     """One SLCAN frame line (``T``/``t`` data frames); ``None`` if it is not one."""
-    if not line:
+    if line[:1] not in _SLCAN_ID:
         return None
-    kind = line[0]
-    if kind == "T":
-        id_len, extended = 8, True
-    elif kind == "t":
-        id_len, extended = 3, False
-    else:
+    extended = line[0] == "T"
+    # Hex digits only: int(..., 16) also takes a sign, spaces, "_" and "0x", bytes.fromhex
+    # spaces, int() any Unicode digit.
+    m = _SLCAN_ID[line[0]].match(line, 1)
+    if m is None:
         return None
-    try:
-        can_id = int(line[1 : 1 + id_len], 16)
-        dlc = int(line[1 + id_len])
-        hexdata = line[2 + id_len : 2 + id_len + 2 * dlc]
-        if dlc > 8 or len(hexdata) != 2 * dlc or not _id_ok(can_id, extended):
-            return None
-        return Frame(None, can_id, extended, bytes.fromhex(hexdata))
-    except (ValueError, IndexError):
+    can_id, dlc = int(m["id"], 16), int(m["dlc"])
+    hexdata = line[m.end() : m.end() + 2 * dlc]
+    if len(hexdata) != 2 * dlc or not _HEX.fullmatch(hexdata) or not _id_ok(can_id, extended):
         return None
+    return Frame(None, can_id, extended, bytes.fromhex(hexdata))
 
 
 def parse_line(line: str) -> Frame | None:
@@ -74,7 +76,10 @@ def parse_line(line: str) -> Frame | None:
         ident = m["id"]
         if not _id_ok(int(ident, 16), len(ident) == 8):
             return None  # an error frame (CAN_ERR_FLAG) or flag bits: not a data frame
-        return Frame(float(m["t"]), int(ident, 16), len(ident) == 8, bytes.fromhex(data))
+        t = float(m["t"])
+        if not math.isfinite(t):
+            return None  # over 308 digits: no time at all
+        return Frame(t, int(ident, 16), len(ident) == 8, bytes.fromhex(data))
     m = _SCREEN.match(line)
     if m:
         data = bytes.fromhex(m["data"].replace(" ", ""))
@@ -83,8 +88,10 @@ def parse_line(line: str) -> Frame | None:
         ident = m["id"]
         if not _id_ok(int(ident, 16), len(ident) == 8):
             return None
-        t = float(m["t"]) if m["t"] else None
-        return Frame(t, int(ident, 16), len(ident) == 8, data)
+        stamp = float(m["t"]) if m["t"] else None
+        if stamp is not None and not math.isfinite(stamp):
+            return None
+        return Frame(stamp, int(ident, 16), len(ident) == 8, data)
     return None
 
 
