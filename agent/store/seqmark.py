@@ -49,9 +49,8 @@ class SequenceMark:
         """Before committing numbers up to ``next_seq`` (exclusive): make sure the mark is at
         or past it, bumping it :data:`STRIDE` further when it is not. A failed write is logged
         once and the events are still stored: the mark is a safeguard, not a gate."""
-        mark = self._value
-        if mark is not None and (mark - next_seq) % MODULUS <= STRIDE:
-            return  # next_seq <= mark (within the window the mark moves in)
+        if self._value is not None and is_at_or_past(self._value, next_seq):
+            return
         new = (next_seq + STRIDE) % MODULUS
         try:
             write_mark(self.path, new)
@@ -63,6 +62,12 @@ class SequenceMark:
             return
         self._failed = False
         self._value = new
+
+
+def is_at_or_past(mark: int, seq: int) -> bool:
+    """``mark >= seq`` on the 2**32 circle (ahead by less than half of it). The mark may be
+    ahead by more than :data:`STRIDE`: a batch killed after its bump and before its commit."""
+    return (mark - seq) % MODULUS < MODULUS // 2
 
 
 def read_mark(path: Path) -> int | None:

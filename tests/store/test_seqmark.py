@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.store.outbox import Outbox
-from agent.store.seqmark import MARK_NAME, MODULUS, STRIDE, SequenceMark, read_mark
+from agent.store.seqmark import MARK_NAME, MODULUS, STRIDE, SequenceMark, read_mark, write_mark
 from tests.store.events_factory import IDENTITY, alarm, periodic
 
 DB = "outbox.sqlite3"
@@ -102,3 +102,11 @@ def test_a_mark_that_cannot_be_written_does_not_refuse_events(
         assert box.append_many([periodic(i) for i in range(5)]) == [2, 3, 4, 5, 6]
     errors = [r for r in caplog.records if "cannot write the sequence mark" in r.getMessage()]
     assert len(errors) == 1  # said once, not per event
+
+
+def test_a_mark_left_far_ahead_by_a_killed_batch_is_not_moved_back(tmp_path: Path) -> None:
+    # A batch killed between its bump and its commit leaves the mark ahead by STRIDE + batch.
+    write_mark(tmp_path / MARK_NAME, 5000)
+    mark = SequenceMark(tmp_path)
+    mark.cover(3000)
+    assert mark.value == 5000 and read_mark(tmp_path / MARK_NAME) == 5000
